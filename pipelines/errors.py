@@ -1,0 +1,79 @@
+"""Every error Tulip raises on purpose. Each message names the object and the way out.
+
+The CLI maps these to exit codes in one place (``tulip.cli``); the library never prints
+or exits.
+"""
+
+from __future__ import annotations
+
+
+class TulipError(Exception):
+    """Base of every expected error: bad input, missing objects, refused operations."""
+
+    exit_code = 2
+
+
+class InvalidReference(TulipError):
+    """A REPO@REF:/PATH string that cannot be parsed."""
+
+
+class InvalidPath(TulipError):
+    """A file path that is absolute outside the repo, climbs out with '..', or is otherwise unsafe."""
+
+
+class RepoNotFound(TulipError):
+    pass
+
+
+class RepoExists(TulipError):
+    pass
+
+
+class BranchNotFound(TulipError):
+    pass
+
+
+class CommitNotFound(TulipError):
+    pass
+
+
+class FileNotFound(TulipError):
+    pass
+
+
+class PipelineNotFound(TulipError):
+    pass
+
+
+class JobNotFound(TulipError):
+    pass
+
+
+class InvalidSpec(TulipError):
+    """A pipeline spec that fails the schema or our semantic checks; the message names the field."""
+
+
+class PipelineCycle(InvalidSpec):
+    pass
+
+
+class CommitConflict(TulipError):
+    """The operation cannot proceed given the state of the commit graph (e.g. not a head)."""
+
+
+class SourceChanged(TulipError):
+    """A local file changed or vanished while it was being read; nothing was committed."""
+
+
+class StoreCorrupt(TulipError):
+    """fsck found an inconsistency; the message says what and where."""
+
+
+class BackendUnavailable(TulipError):
+    """A remote backend (a Pachyderm cluster) cannot be reached."""
+
+
+class GateBlocked(TulipError):
+    """A model was refused because its audit failed or is missing."""
+
+    exit_code = 3
