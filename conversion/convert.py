@@ -121,9 +121,8 @@ def choose_variant(results: dict[str, dict], *, requested: str, min_agreement: f
             )
         return requested
     for v in AUTO_ORDER:
-        if v in results and results[v]["agreement"] is not None:
-            if results[v]["agreement"] >= min_agreement:
-                return v
+        if v in results and (results[v]["agreement"] or 0.0) >= min_agreement:
+            return v
     summary = ", ".join(f"{v} {_pct(results[v]['agreement'])}" for v in AUTO_ORDER if v in results)
     raise ConversionFailed(
         f"no TFLite variant agrees with the Keras model on at least {_pct(min_agreement)} of the "
@@ -192,7 +191,7 @@ def convert_stage(
     )
     keras_accuracy = float(np.mean(reference.argmax(1) == y_eval))
 
-    calib_px, calib_paths = _decode_all(
+    calib_px, _ = _decode_all(
         images, splits.get("train", []), size=size, limit=options.calibration_images
     )
 
