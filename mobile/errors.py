@@ -1,0 +1,41 @@
+"""The errors the mobile step raises on purpose: bad model files, bad labels, bad app folders.
+
+All are ``TulipError``s, so the CLI maps them to exit code 2 (bad input) in one place. Each
+message names the file or folder and says what to do about it.
+"""
+
+from __future__ import annotations
+
+from pipelines.errors import TulipError
+
+
+class InvalidModelFile(TulipError):
+    """A file that is not a TensorFlow Lite model, or is one but truncated or damaged."""
+
+
+class ManifestMissing(TulipError):
+    """A valid TFLite model that carries no Tulip provenance manifest (not exported by Tulip)."""
+
+
+class InvalidManifest(TulipError):
+    """A Tulip manifest that is present but cannot be parsed or lacks required fields."""
+
+
+class LabelsMismatch(TulipError):
+    """Labels that do not fit the model: wrong count, empty, duplicated or multi-line."""
+
+
+class ExportTargetError(TulipError):
+    """An app folder that is missing, is not a folder, or cannot be written."""
+
+
+class InvalidImage(TulipError):
+    """An image file that cannot be decoded."""
+
+
+class UnsupportedModel(TulipError):
+    """A model whose input or output the app code cannot feed or read (shape or type)."""
+
+
+class UnknownPlatform(TulipError):
+    """A platform name other than the ones Tulip knows the preprocessing of."""
