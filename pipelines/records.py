@@ -53,7 +53,9 @@ class EmbeddingRecord:
             "dim": None if self.embedding is None else int(self.embedding.shape[0]),
             "embedding": None
             if self.embedding is None
-            else base64.b64encode(np.asarray(self.embedding, dtype="<f4").tobytes()).decode("ascii"),
+            else base64.b64encode(np.asarray(self.embedding, dtype="<f4").tobytes()).decode(
+                "ascii"
+            ),
         }
         return json.dumps(d, sort_keys=True)
 
@@ -61,7 +63,9 @@ class EmbeddingRecord:
     def from_json(cls, text: str | bytes) -> EmbeddingRecord:
         d = json.loads(text)
         if d.get("schema") != SCHEMA:
-            raise ValueError(f"not an embedding record (schema {d.get('schema')!r}, want {SCHEMA!r})")
+            raise ValueError(
+                f"not an embedding record (schema {d.get('schema')!r}, want {SCHEMA!r})"
+            )
         vec = None
         if d.get("embedding"):
             vec = np.frombuffer(base64.b64decode(d["embedding"]), dtype="<f4").astype(np.float32)
@@ -119,7 +123,11 @@ def collect(records: Iterable[EmbeddingRecord]) -> EmbeddingSet:
     if len(archs) > 1:
         raise ValueError(f"embeddings from several architectures are mixed: {sorted(archs)}")
     dim = ok[0].embedding.shape[0] if ok else 0
-    vectors = np.stack([r.embedding for r in ok]).astype(np.float32) if ok else np.zeros((0, dim), np.float32)
+    vectors = (
+        np.stack([r.embedding for r in ok]).astype(np.float32)
+        if ok
+        else np.zeros((0, dim), np.float32)
+    )
     return EmbeddingSet(
         paths=[r.path for r in ok],
         labels=[r.label for r in ok],

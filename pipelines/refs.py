@@ -11,8 +11,11 @@ from .errors import InvalidPath, InvalidReference
 
 _REPO = r"[A-Za-z0-9_\-.]+"
 _REF = r"[A-Za-z0-9_\-.]+"
-_PATTERN = re.compile(rf"^(?P<repo>{_REPO})(?:@(?P<ref>{_REF})(?P<ancestry>(?:\^\d*|~\d+)*))?(?::(?P<path>.*))?$")
+_PATTERN = re.compile(
+    rf"^(?P<repo>{_REPO})(?:@(?P<ref>{_REF})(?P<ancestry>(?:\^\d*|~\d+)*))?(?::(?P<path>.*))?$"
+)
 COMMIT_ID = re.compile(r"^[0-9a-f]{32}$")
+NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,9 @@ class Ref:
         return bool(COMMIT_ID.match(self.ref))
 
     def __str__(self) -> str:
-        s = f"{self.repo}@{self.ref}" + ("^" * self.ancestry if self.ancestry <= 3 else f"^{self.ancestry}")
+        s = f"{self.repo}@{self.ref}" + (
+            "^" * self.ancestry if self.ancestry <= 3 else f"^{self.ancestry}"
+        )
         return s + (f":{self.path}" if self.path is not None else "")
 
 
@@ -63,6 +68,8 @@ def normalize_path(path: str) -> str:
         if part in ("", "."):
             continue
         if part == "..":
-            raise InvalidPath(f"path {path!r} climbs out of the repo with '..'; use a path inside it")
+            raise InvalidPath(
+                f"path {path!r} climbs out of the repo with '..'; use a path inside it"
+            )
         parts.append(part)
     return "/" + "/".join(parts)

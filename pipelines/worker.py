@@ -147,7 +147,9 @@ def _run_one_batch(process: Callable[[list[Datum]], None], batch: list[Datum]) -
     _finish_local(batch, None)
 
 
-def _run_on_pachyderm(process: Callable[[list[Datum]], None]) -> None:  # pragma: no cover - needs pachd
+def _run_on_pachyderm(
+    process: Callable[[list[Datum]], None],
+) -> None:  # pragma: no cover - needs pachd
     from pachyderm_sdk import Client
 
     worker = Client().worker
@@ -155,7 +157,9 @@ def _run_on_pachyderm(process: Callable[[list[Datum]], None]) -> None:  # pragma
         with worker.batch_datum():
             root = pfs_root()
             inputs = {p.name: p for p in sorted(root.iterdir()) if p.name != "out"}
-            datum = Datum(id=os.environ.get("PACH_DATUM_ID", "datum"), inputs=inputs, out=root / "out")
+            datum = Datum(
+                id=os.environ.get("PACH_DATUM_ID", "datum"), inputs=inputs, out=root / "out"
+            )
             process([datum])
             if datum.failure:
                 raise RuntimeError(datum.failure)

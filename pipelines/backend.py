@@ -1,0 +1,271 @@
+"""The one interface through which the CLI, the auditor, reports and export reach versioned data.
+
+Two implementations: ``pipelines.store.EmbeddedStore`` (SQLite plus content-addressed files,
+the default) and ``pipelines.pachyderm.PachydermBackend`` (a real cluster through
+``pachyderm-sdk``). Nothing above this module may depend on which one it holds.
+
+Writes go through ``start_commit``: changes are staged, then land in one atomic step when
+the context exits without an exception, and are dropped otherwise.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+from .errors import CommitNotFound
+from .info import (
+    BranchInfo,
+    CommitInfo,
+    CommitRef,
+    DatumInfo,
+    FileChange,
+    FileInfo,
+    JobInfo,
+    PathCommit,
+    PipelineInfo,
+    RepoInfo,
+)
+from .refs import Ref, parse_ref
+
+BACKEND_ENV = "TULIP_BACKEND"
+ROOT_ENV = "TULIP_ROOT"
+
+
+class CommitWriter(abc.ABC):
+    """Stages the changes of one commit. Nothing is visible until the commit finishes."""
+
+    @abc.abstractmethod
+    def put_bytes(self, path: str, data: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def put_file(self, path: str, source: Path) -> None: ...
+
+    @abc.abstractmethod
+    def put_tree(self, path: str, source: Path, *, progress=None) -> int:
+        """Put every file under ``source`` at ``path``; returns the number of files.
+
+        ``progress(nbytes)`` is called after each file.
+        """
+
+    @abc.abstractmethod
+    def delete(self, path: str) -> None:
+        """Delete a file, or a directory and everything under it."""
+
+    @property
+    @abc.abstractmethod
+    def id(self) -> str: ...
+
+
+class Backend(abc.ABC):
+    """Repos, branches, commits, files, pipelines, jobs: the Pachyderm 2.x data model."""
+
+    name: str = "backend"
+
+    # -- repos and branches ---------------------------------------------------------------
+    @abc.abstractmethod
+    def create_repo(self, name: str, *, description: str = "") -> RepoInfo: ...
+
+    @abc.abstractmethod
+    def list_repos(self, *, include_specs: bool = False) -> list[RepoInfo]: ...
+
+    @abc.abstractmethod
+    def inspect_repo(self, name: str) -> RepoInfo: ...
+
+    @abc.abstractmethod
+    def delete_repo(self, name: str, *, force: bool = False) -> None: ...
+
+    @abc.abstractmethod
+    def list_branches(self, repo: str) -> list[BranchInfo]: ...
+
+    @abc.abstractmethod
+    def inspect_branch(self, repo: str, branch: str) -> BranchInfo: ...
+
+    # -- commits --------------------------------------------------------------------------
+    @abc.abstractmethod
+    def start_commit(
+        self, repo: str, branch: str = "master", *, description: str = ""
+    ) -> AbstractContextManager[CommitWriter]: ...
+
+    @abc.abstractmethod
+    def inspect_commit(self, repo: str, commit_id: str) -> CommitInfo: ...
+
+    @abc.abstractmethod
+    def list_commits(
+        self, repo: str, branch: str | None = None, *, limit: int | None = None
+    ) -> list[CommitInfo]:
+        """Newest first."""
+
+    @abc.abstractmethod
+    def commit_set(self, commit_id: str) -> list[CommitInfo]:
+        """Every commit sharing one global ID, upstream first."""
+
+    @abc.abstractmethod
+    def wait_commit_set(
+        self, commit_id: str, *, timeout: float | None = None
+    ) -> list[CommitInfo]: ...
+
+    @abc.abstractmethod
+    def delete_commit(self, repo: str, commit_id: str) -> list[CommitRef]:
+        """Delete a head commit and the downstream commits of its commit set."""
+
+    def resolve(self, ref: Ref | str) -> CommitInfo:
+        """A branch, commit ID or ``BRANCH^`` to the commit it names."""
+        if isinstance(ref, str):
+            ref = parse_ref(ref)
+        if ref.is_commit_id:
+            commit = self.inspect_commit(ref.repo, ref.ref)
+        else:
+            head = self.inspect_branch(ref.repo, ref.ref).head
+            if head is None:
+                raise CommitNotFound(
+                    f"branch {ref.repo}@{ref.ref} has no commits yet; put a file in it first"
+                )
+            commit = self.inspect_commit(ref.repo, head)
+        for step in range(ref.ancestry):
+            if commit.parent is None:
+                raise CommitNotFound(
+                    f"{ref} goes back {ref.ancestry} commits, but {ref.repo}@{commit.id} "
+                    f"is the first commit ({step} steps back)"
+                )
+            commit = self.inspect_commit(ref.repo, commit.parent)
+        return commit
+
+    def provenance(self, commit: CommitInfo) -> list[CommitRef]:
+        """The transitive provenance of a commit, nearest first, each commit once."""
+        seen: dict[tuple[str, str], CommitRef] = {}
+        frontier = list(commit.direct_provenance)
+        while frontier:
+            ref = frontier.pop(0)
+            key = (ref.repo, ref.id)
+            if key in seen:
+                continue
+            seen[key] = ref
+            try:
+                frontier.extend(self.inspect_commit(ref.repo, ref.id).direct_provenance)
+            except CommitNotFound:
+                continue  # spec commits of deleted pipelines, say; provenance stays as recorded
+        return list(seen.values())
+
+    @abc.abstractmethod
+    def subvenance(self, repo: str, commit_id: str) -> list[CommitRef]:
+        """Commits that list this one in their direct provenance."""
+
+    def set_commit_metadata(self, repo: str, commit_id: str, metadata: dict[str, str]) -> None:
+        """Attach key/value metadata to a commit (used to write audit verdicts back)."""
+        raise NotImplementedError(f"{self.name} does not store commit metadata")
+
+    # -- files ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def list_files(
+        self, repo: str, commit_id: str, path: str = "/", *, recursive: bool = False
+    ) -> list[FileInfo]: ...
+
+    @abc.abstractmethod
+    def walk_files(self, repo: str, commit_id: str, path: str = "/") -> Iterator[FileInfo]:
+        """Every regular file at or under ``path``."""
+
+    @abc.abstractmethod
+    def inspect_file(self, repo: str, commit_id: str, path: str) -> FileInfo: ...
+
+    @abc.abstractmethod
+    def get_file(self, repo: str, commit_id: str, path: str) -> bytes: ...
+
+    @abc.abstractmethod
+    def copy_out(self, repo: str, commit_id: str, path: str, dest: Path) -> list[Path]:
+        """Write a file or directory tree to local disk; returns the files written."""
+
+    @abc.abstractmethod
+    def diff_files(
+        self,
+        repo: str,
+        new_commit: str,
+        old_commit: str | None,
+        path: str = "/",
+        *,
+        old_repo: str | None = None,
+        old_path: str | None = None,
+    ) -> list[FileChange]: ...
+
+    @abc.abstractmethod
+    def find_commits(self, repo: str, branch_or_commit: str, path: str) -> list[PathCommit]:
+        """Commits, newest first, that added, changed or deleted ``path`` (file or dir)."""
+
+    def introduced_by(self, repo: str, commit_id: str, paths: Iterable[str]) -> dict[str, str]:
+        """For each file present in ``commit_id``, the commit that gave it its current content."""
+        paths = list(paths)
+        result: dict[str, str] = {}
+        current = {f.path: f.hash for f in self.walk_files(repo, commit_id)}
+        pending = {p for p in paths if p in current}
+        commit = self.inspect_commit(repo, commit_id)
+        while pending and commit.parent is not None:
+            parent = self.inspect_commit(repo, commit.parent)
+            before = {f.path: f.hash for f in self.walk_files(repo, parent.id)}
+            for p in list(pending):
+                if before.get(p) != current[p]:
+                    result[p] = commit.id
+                    pending.discard(p)
+            commit = parent
+        for p in pending:
+            result[p] = commit.id
+        return result
+
+    # -- pipelines, jobs, datums ----------------------------------------------------------
+    @abc.abstractmethod
+    def create_pipeline(
+        self, spec: dict, *, update: bool = False, reprocess: bool = False, dry_run: bool = False
+    ) -> PipelineInfo: ...
+
+    @abc.abstractmethod
+    def list_pipelines(self) -> list[PipelineInfo]: ...
+
+    @abc.abstractmethod
+    def inspect_pipeline(self, name: str) -> PipelineInfo: ...
+
+    @abc.abstractmethod
+    def delete_pipeline(self, name: str) -> None: ...
+
+    @abc.abstractmethod
+    def list_jobs(self, pipeline: str | None = None, *, limit: int | None = None) -> list[JobInfo]:
+        """Newest first."""
+
+    @abc.abstractmethod
+    def inspect_job(self, pipeline: str, job_id: str) -> JobInfo: ...
+
+    @abc.abstractmethod
+    def list_datums(self, pipeline: str, job_id: str) -> list[DatumInfo]: ...
+
+    def logs(self, pipeline: str, job_id: str | None = None, datum_id: str | None = None) -> str:
+        raise NotImplementedError(f"{self.name} keeps no logs here")
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def default_root() -> Path:
+    return Path(os.environ.get(ROOT_ENV) or ".tulip")
+
+
+def open_backend(root: Path | str | None = None, *, backend: str | None = None) -> Backend:
+    """The backend the user asked for: ``--backend``/``$TULIP_BACKEND``, embedded by default."""
+    kind = (backend or os.environ.get(BACKEND_ENV) or "embedded").lower()
+    if kind == "embedded":
+        from .store import EmbeddedStore
+
+        return EmbeddedStore(Path(root) if root else default_root())
+    if kind == "pachyderm":
+        from .pachyderm import PachydermBackend
+
+        return PachydermBackend.from_environment()
+    from .errors import TulipError
+
+    raise TulipError(f"unknown backend {kind!r}; use 'embedded' or 'pachyderm'")

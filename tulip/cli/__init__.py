@@ -1,0 +1,1 @@
+"""The ``tulip`` command line: argv in, one API call, formatted output out."""
