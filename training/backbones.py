@@ -99,7 +99,15 @@ def default_architecture() -> str:
 
 
 def keras_cache_dir() -> Path:
-    """Where Keras looks for cached weights: ``$KERAS_HOME/models`` or ``~/.keras/models``."""
+    """Where Keras looks for cached weights: ``$KERAS_HOME/models`` or ``~/.keras/models``.
+
+    Keras reads ``KERAS_HOME`` once, when it is imported; ask it when it is loaded.
+    """
+    import sys
+
+    config = sys.modules.get("keras.src.backend.config")
+    if config is not None and hasattr(config, "keras_home"):
+        return Path(config.keras_home()) / "models"
     home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
     return Path(home) / "models"
 

@@ -89,6 +89,7 @@ def fine_tune(
         dataset(pixels, y, True),
         validation_data=dataset(val_pixels, y_val, False) if has_val else None,
         epochs=epochs,
+        shuffle=False,  # the dataset shuffles itself, with the seed
         verbose=0,
         callbacks=callbacks,
     )

@@ -94,7 +94,12 @@ def resolve_architecture(requested: str | None, embeddings: EmbeddingSet) -> str
             f"the embeddings were computed by the TFLite embedder {found!r}; a Keras backbone "
             "is needed to ship a model, so run Embed with --architecture (e.g. mobilenet_1.0_224)"
         )
-    arch = requested or found or os.environ.get(ARCHITECTURE_ENV) or "mobilenet_1.0_224"
+    env = os.environ.get(ARCHITECTURE_ENV)
+    if found and not requested and env and env != found:
+        log.warning(
+            "$%s is %s but the embeddings are %s; using %s", ARCHITECTURE_ENV, env, found, found
+        )
+    arch = requested or found or env or "mobilenet_1.0_224"
     parse_architecture(arch)
     if found and found != arch:
         raise TrainingFailed(
