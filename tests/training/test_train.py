@@ -139,7 +139,7 @@ def test_one_class_fails_with_a_clear_message(tmp_path):
 
 
 def test_architecture_mismatch_is_refused(tmp_path):
-    with pytest.raises(TrainingFailed, match="ARCHITECTURE=mobilenet_1.0_224"):
+    with pytest.raises(TrainingFailed, match=r"ARCHITECTURE=mobilenet_1\.0_224"):
         train(
             embeddings_dir(),
             dirty_slice(),
