@@ -39,3 +39,7 @@ class UnsupportedModel(TulipError):
 
 class UnknownPlatform(TulipError):
     """A platform name other than the ones Tulip knows the preprocessing of."""
+
+
+class InvalidCheckInput(TulipError):
+    """Inputs to the device check that do not fit together (no images, wrong counts)."""

@@ -224,7 +224,7 @@ def _load(model: bytes | str | Path, source: str | None) -> tuple[bytes, str]:
     return tflite_file.read_model_file(model), source or str(model)
 
 
-def _check_classifier(info: tflite_file.ModelInfo, source: str) -> None:
+def check_app_classifier(info: tflite_file.ModelInfo, source: str) -> None:
     """The apps feed one (1, H, W, 3) image and read one (1, N) score vector."""
     if len(info.inputs) != 1 or len(info.outputs) != 1:
         raise UnsupportedModel(
@@ -259,7 +259,7 @@ def embed_manifest(
     """
     model = tflite_file.load_model(model_bytes, source=source)
     info = tflite_file.inspect_model(model_bytes, source=source)
-    _check_classifier(info, source)
+    check_app_classifier(info, source)
     labels = check_labels(labels, num_classes=info.num_classes, source=f"labels for {source}")
     if provenance.audit is not None and provenance.audit.verdict not in VERDICTS:
         raise InvalidManifest(
@@ -268,7 +268,7 @@ def embed_manifest(
     source_sha256 = hashlib.sha256(model_bytes).hexdigest()
     previous = tflite_file.named_metadata(model, model_bytes, MANIFEST_METADATA_NAME)
     if previous:
-        source_sha256 = _parse_manifest(previous, source).source_sha256
+        source_sha256 = parse_manifest(previous, source).source_sha256
     when = (created or _dt.datetime.now(_dt.UTC)).astimezone(_dt.UTC)
     _, height, width, _ = info.inputs[0].shape
     manifest = Manifest(
@@ -368,7 +368,7 @@ def support_metadata(manifest: Manifest, info: tflite_file.ModelInfo) -> bytes:
     return bytes(builder.Output())
 
 
-def _parse_manifest(raw: bytes, source: str) -> Manifest:
+def parse_manifest(raw: bytes, source: str) -> Manifest:
     try:
         document = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -395,7 +395,7 @@ def read_manifest(model: bytes | str | Path, *, source: str | None = None) -> Ma
             f"'{MANIFEST_METADATA_NAME}' metadata): it was not exported by Tulip, or the "
             "metadata was stripped"
         )
-    return _parse_manifest(raw, source)
+    return parse_manifest(raw, source)
 
 
 def verify(model: bytes | str | Path, *, source: str | None = None) -> Verification:
@@ -450,7 +450,7 @@ def model_labels(model: bytes | str | Path, *, source: str | None = None) -> lis
     parsed = tflite_file.load_model(data, source=source)
     raw = tflite_file.named_metadata(parsed, data, MANIFEST_METADATA_NAME)
     if raw is not None:
-        return list(_parse_manifest(raw, source).labels)
+        return list(parse_manifest(raw, source).labels)
     packed = tflite_file.packed_files(data).get(LABELS_FILE_NAME)
     if packed is not None:
         return parse_labels(packed, source=f"{source}:{LABELS_FILE_NAME}")
