@@ -247,7 +247,9 @@ def _background(rng: np.random.Generator, size: int) -> Image.Image:
             x, y = rng.uniform(0, size / 4, 2)
             r = rng.uniform(1.5, size / 22)
             draw.ellipse((x - r, y - r, x + r, y + r), fill=int(rng.integers(90, 220)))
-        spots = layer.resize((size, size), Image.Resampling.BICUBIC)
+        spots = layer.filter(ImageFilter.GaussianBlur(1.2)).resize(
+            (size, size), Image.Resampling.BICUBIC
+        )
         tint = _colour(rng.uniform(40, 110), rng.uniform(0.1, 0.5), 1.0)
         img = _mix(img, tint, np.asarray(spots, dtype=np.float32) / 255 * 0.8)
     return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB")
@@ -336,10 +338,10 @@ def _daisy(canvas: _Canvas, rng: np.random.Generator, pose: _Pose) -> None:
 
 
 def _dandelion(canvas: _Canvas, rng: np.random.Generator, pose: _Pose) -> None:
-    if rng.random() < 0.25:
+    if rng.random() < 0.2:
         _dandelion_clock(canvas, rng, pose)
         return
-    hue = rng.uniform(44, 54)
+    hue = rng.uniform(50, 57)
     rings = int(rng.integers(5, 8))
     for ring in range(rings):
         depth = ring / (rings - 1)  # 0 outermost, 1 innermost
@@ -354,7 +356,7 @@ def _dandelion(canvas: _Canvas, rng: np.random.Generator, pose: _Pose) -> None:
             tip=2.4,
             n=8,
         )
-        colour = _hsv(hue - 8 * depth, rng.uniform(0.85, 1.0), 0.98 - 0.2 * depth)
+        colour = _hsv(hue - 6 * depth, rng.uniform(0.85, 1.0), 0.98 - 0.2 * depth)
         dark = _shade(colour, 0.7)
         canvas.polygons(
             pose(straps), [dark if (k + ring) % 3 == 0 else colour for k in range(count)]
@@ -411,9 +413,9 @@ def _rose(canvas: _Canvas, rng: np.random.Generator, pose: _Pose) -> None:
 
 
 def _sunflower(canvas: _Canvas, rng: np.random.Generator, pose: _Pose) -> None:
-    disc_r = rng.uniform(0.38, 0.52)
+    disc_r = rng.uniform(0.42, 0.55)
     count = int(rng.integers(18, 32))
-    hue = rng.uniform(40, 50)
+    hue = rng.uniform(36, 45)
     offset = rng.uniform(0, _TAU)
     for layer in (0, 1):
         colour = _hsv(hue - 4 * (1 - layer), rng.uniform(0.85, 1.0), 0.8 + 0.18 * layer)
@@ -430,7 +432,7 @@ def _sunflower(canvas: _Canvas, rng: np.random.Generator, pose: _Pose) -> None:
     k = np.arange(1, seeds + 1)
     r = disc_r * 0.9 * np.sqrt(k / seeds)
     centres = pose(r * np.exp(1j * (k * 2.39996 + offset)))
-    fills = [_shade(brown, f) for f in rng.uniform(0.55, 1.5, seeds)]
+    fills = [_shade(brown, f) for f in rng.uniform(0.5, 1.25, seeds)]
     canvas.discs(centres, disc_r * 0.07 * pose.scale, fills)
     if rng.random() < 0.5:  # green-brown eye in the middle of a young head
         canvas.polygon(pose(_UNIT_CIRCLE * disc_r * 0.3), _hsv(60, 0.5, 0.3))
