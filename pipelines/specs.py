@@ -124,8 +124,12 @@ def _article(kind: str) -> str:
     return ("an " if kind[0] in "aeiou" else "a ") + kind
 
 
-def normalize(raw: dict) -> dict:
-    """camelCase a spec and validate it against Pachyderm's schema; semantic checks follow."""
+def normalize(raw: dict, *, local: bool = True) -> dict:
+    """camelCase a spec and validate it against Pachyderm's schema; semantic checks follow.
+
+    ``local=False`` skips the checks for features only the embedded engine lacks (cron and
+    group inputs, spouts, egress...), for specs bound for a real Pachyderm cluster.
+    """
     if not isinstance(raw, dict):
         raise InvalidSpec(f"a pipeline spec is a JSON object, not {type(raw).__name__}")
     raw = {k: v for k, v in raw.items() if k != "$schema"}
@@ -140,7 +144,7 @@ def normalize(raw: dict) -> dict:
     errors.sort(key=lambda e: e.validator != "additionalProperties")
     if errors:
         raise _schema_error(errors[0], spec)
-    check_semantics(spec)
+    check_semantics(spec, local=local)
     return spec
 
 
