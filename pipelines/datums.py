@@ -58,7 +58,7 @@ class Datum:
 def glob_regex(glob: str) -> re.Pattern[str]:
     """Pachyderm's glob syntax: ``*`` and ``?`` stay within one path segment, ``**`` crosses."""
     if glob in ("/", ""):
-        return re.compile(r"^/$")
+        return re.compile(r"^(?:/)$")
     out, i = [], 0
     while i < len(glob):
         c = glob[i]
@@ -78,6 +78,9 @@ def glob_regex(glob: str) -> re.Pattern[str]:
             body = glob[i + 1 : end]
             out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
             i = end + 1
+        elif c in "()":
+            out.append(c)  # capture groups, referenced as $1, $2... by joinOn
+            i += 1
         elif c == "{":
             end = glob.find("}", i + 1)
             if end == -1:
@@ -89,7 +92,7 @@ def glob_regex(glob: str) -> re.Pattern[str]:
             out.append(re.escape(c))
             i += 1
     pattern = "".join(out).rstrip("/") or "/"
-    return re.compile("^(" + pattern + ")$")
+    return re.compile("^(?:" + pattern + ")$")
 
 
 def match_glob(
@@ -99,7 +102,7 @@ def match_glob(
     if not files:
         return []
     regex = glob_regex(glob)
-    if regex.pattern == "^/$":
+    if regex.pattern == "^(?:/)$":
         m = regex.match("/")
         assert m is not None
         return [("/", tuple(sorted(files, key=lambda f: f.path)), m)]
@@ -146,8 +149,8 @@ def enumerate_datums(
         repo, commit, files = commits[name]
         glob = p["glob"]
         result = []
-        for matched, under, _m in match_glob(glob, files):
-            key = _join_key(p["joinOn"], _capture(glob, matched)) if p.get("joinOn") else None
+        for matched, under, m in match_glob(glob, files):
+            key = _join_key(p["joinOn"], m) if p.get("joinOn") else None
             result.append(Datum((DatumPart(name, repo, commit, matched, under, key),)))
         return result
     if node.get("cross") is not None:
@@ -175,18 +178,3 @@ def enumerate_datums(
     raise InvalidSpec(
         f"input kind {sorted(k for k, v in node.items() if v)} is not supported locally"
     )
-
-
-def _capture(glob: str, path: str) -> re.Match | None:
-    """Match ``path`` with every wildcard of ``glob`` as a capture group ($1, $2, ... in joinOn)."""
-    out = []
-    for token in re.split(r"(\*\*|\*|\?)", glob):
-        if token == "**":
-            out.append("(.*)")
-        elif token == "*":
-            out.append("([^/]*)")
-        elif token == "?":
-            out.append("([^/])")
-        else:
-            out.append(re.escape(token))
-    return re.match("^" + "".join(out).rstrip("/") + "$", path)

@@ -65,6 +65,10 @@ class SourceChanged(TulipError):
     """A local file changed or vanished while it was being read; nothing was committed."""
 
 
+class StorageFull(TulipError):
+    """The disk (or a quota, or a file-size limit) ran out while writing; nothing was committed."""
+
+
 class StoreCorrupt(TulipError):
     """fsck found an inconsistency; the message says what and where."""
 

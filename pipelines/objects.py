@@ -7,17 +7,34 @@ half-written blob, and a crash leaves at most a stray temporary file (``fsck`` r
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import SourceChanged, StoreCorrupt
+from .errors import SourceChanged, StorageFull, StoreCorrupt
 
 CHUNK = 1 << 20
+_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+
+
+@contextmanager
+def _storage_errors(what: str):
+    """Disk full and size limits become a clear error; the caller's commit is abandoned."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno in _FULL:
+            raise StorageFull(
+                f"no space left while storing {what} ({e.strerror}); nothing was committed. "
+                "Free some space (`tulip gc` removes unreferenced blobs) and try again"
+            ) from None
+        raise
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
@@ -53,7 +70,7 @@ class ObjectStore:
             return digest, len(data)
         fd, tmp = self._tempfile()
         try:
-            with os.fdopen(fd, "wb") as f:
+            with _storage_errors("data"), os.fdopen(fd, "wb") as f:
                 f.write(data)
             self._place(tmp, digest)
         except BaseException:
@@ -74,7 +91,7 @@ class ObjectStore:
         h = hashlib.sha256()
         size = 0
         try:
-            with src, os.fdopen(fd, "wb") as out:
+            with _storage_errors(str(source)), src, os.fdopen(fd, "wb") as out:
                 while chunk := src.read(CHUNK):
                     h.update(chunk)
                     out.write(chunk)
@@ -115,7 +132,8 @@ class ObjectStore:
         try:
             os.replace(source, tmp)  # same filesystem: the work dir lives in the store root
         except OSError:
-            shutil.copyfile(source, tmp)
+            with _storage_errors(str(source)):
+                shutil.copyfile(source, tmp)
             source.unlink()
         self._place(tmp, digest)
         return digest, size

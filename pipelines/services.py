@@ -146,3 +146,19 @@ def start_service(store, pipeline: str, spec: dict, datum: Datum | None, job_id:
             (pipeline, proc.pid, port, url, job_id, time.time()),
         )
     return url
+
+
+def restart_latest(store, pipeline: str) -> str | None:
+    """Start a stopped service again on the current head of its inputs."""
+    from . import specs as specmod
+    from .datums import InputFile, enumerate_datums
+
+    info = store.inspect_pipeline(pipeline)
+    commits = {}
+    for pin in specmod.pfs_inputs(info.spec["input"]):
+        head = store.inspect_branch(pin.repo, pin.branch).head
+        if head is not None:
+            files = [InputFile(f.path, f.hash, f.size) for f in store.walk_files(pin.repo, head)]
+            commits[pin.name] = (pin.repo, head, files)
+    datums = enumerate_datums(info.spec["input"], commits)
+    return start_service(store, pipeline, info.spec, datums[0] if datums else None, "restart")

@@ -12,10 +12,19 @@ from pipelines.errors import InvalidReference
 from pipelines.refs import normalize_path, parse_ref
 
 from . import output as out
-from .main import Settings, create, delete, diff, find, get, inspect, list_, put, wait
-
-pass_settings = click.make_pass_decorator(Settings, ensure=True)
-
+from .base import (
+    Settings,
+    create,
+    delete,
+    diff,
+    find,
+    get,
+    inspect,
+    list_,
+    pass_settings,
+    put,
+    wait,
+)
 
 # -- repos ----------------------------------------------------------------------------------
 

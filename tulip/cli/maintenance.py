@@ -7,8 +7,7 @@ import click
 from pipelines.errors import StoreCorrupt
 
 from . import output as out
-from .data import pass_settings
-from .main import Settings, cli
+from .base import Settings, cli, pass_settings
 
 
 @cli.command("fsck")

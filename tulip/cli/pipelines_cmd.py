@@ -11,8 +11,7 @@ from pipelines import specs as specmod
 from pipelines.errors import InvalidSpec
 
 from . import output as out
-from .data import pass_settings
-from .main import Settings, cli, create, delete, inspect, list_, start, stop, update
+from .base import Settings, cli, create, delete, inspect, list_, pass_settings, start, stop, update
 
 
 def _load_spec(path: str) -> dict:
@@ -150,7 +149,9 @@ def start_pipeline(s: Settings, name: str) -> None:
     b.set_pipeline_state(name, "running")
     p = b.inspect_pipeline(name)
     if p.spec.get("service"):
-        url = b.restart_service(name)
+        from pipelines.services import restart_latest
+
+        url = restart_latest(b, name)
         out.info(f"{name} is serving at {url}", quiet=s.quiet)
 
 

@@ -1,0 +1,76 @@
+"""Shared fixtures: a fresh store per test, run in-process and deterministically."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("TULIP_SHARED", REPO_ROOT.parent / "shared"))
+FLOWERS = SHARED / "data" / "flower_photos"
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """An embedded store whose jobs run only when the test calls ``run(store)``."""
+    from pipelines.store import EmbeddedStore
+
+    monkeypatch.setenv("TULIP_NO_AUTORUN", "1")
+    s = EmbeddedStore(tmp_path / "store")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def run_jobs():
+    """Run every queued job of a store in this process; returns the jobs that ran."""
+    from pipelines.runner import Runner
+
+    return lambda s: Runner(s).run_until_idle()
+
+
+@pytest.fixture
+def tulip_cli(tmp_path):
+    """Run the real `tulip` console script in a subprocess against a store in tmp_path."""
+    root = tmp_path / "cli-store"
+    exe = shutil.which("tulip", path=str(Path(sys.executable).parent)) or "tulip"
+
+    def run(
+        *args: str,
+        input: bytes | None = None,
+        check: bool = True,
+        env: dict | None = None,
+        cwd: Path | None = None,
+        timeout: float = 600,
+    ):
+        full_env = {**os.environ, "TULIP_ROOT": str(root), **run.env, **(env or {})}
+        proc = subprocess.run(
+            [exe, *args],
+            input=input,
+            capture_output=True,
+            env=full_env,
+            cwd=cwd or tmp_path,
+            timeout=timeout,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"tulip {' '.join(args)} exited {proc.returncode}\nstdout: {proc.stdout.decode()}\n"
+                f"stderr: {proc.stderr.decode()}"
+            )
+        return proc
+
+    run.root = root
+    run.env = {}
+    return run
+
+
+@pytest.fixture(scope="session")
+def flowers() -> Path:
+    if not FLOWERS.exists():
+        pytest.skip(f"shared flower photos not found at {FLOWERS}")
+    return FLOWERS

@@ -1,0 +1,3 @@
+from tulip.cli.main import main
+
+main()
