@@ -29,7 +29,7 @@ def parse_labels(text: str | bytes, *, source: str = "labels.txt") -> list[str]:
             raise LabelsMismatch(f"{source} is not UTF-8 text ({exc}); save it as UTF-8") from exc
     if text.endswith("\n"):
         text = text[:-1]
-    labels = [line.removesuffix("\r") for line in text.split("\n")]
+    labels = [line.removesuffix("\r") for line in text.split("\n")] if text else []
     check_labels(labels, source=source)
     return labels
 

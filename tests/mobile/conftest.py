@@ -18,7 +18,7 @@ import pytest
 
 CLASSES = ("daisy", "dandelion", "tulips")
 TRAIN_PER_CLASS = 12
-TEST_PER_CLASS = 12
+TEST_PER_CLASS = 20
 
 
 def shared_dir() -> Path:
