@@ -1,0 +1,240 @@
+"""Export into the tensorflow-for-poets-2 app folders: right places, atomic, or untouched."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from mobile import export as export_module
+from mobile.errors import ExportTargetError, InvalidModelFile, LabelsMismatch
+from mobile.export import ASSET_DIRS, export_assets, export_to_apps
+from mobile.labels import format_labels, read_labels
+from mobile.metadata import read_manifest, verify
+
+OLD_MODEL = b"old graph.lite bytes"
+OLD_LABELS = b"cats\ndogs\n"
+
+
+def poets_checkout(root: Path, *, with_ios_data: bool = False) -> Path:
+    """The bits of a tensorflow-for-poets-2 checkout that matter, with an older export."""
+    app = root / "android/tflite/app"
+    (app / "src/main/java").mkdir(parents=True)
+    (app / "build.gradle").write_text("apply plugin: 'com.android.application'\n")
+    assets = root / ASSET_DIRS["android"]
+    assets.mkdir(parents=True)
+    (assets / "graph.lite").write_bytes(OLD_MODEL)
+    (assets / "labels.txt").write_bytes(OLD_LABELS)
+    (assets / "BUILD").write_text("# keep me\n")
+    (root / "ios/tflite").mkdir(parents=True)
+    (root / "ios/tflite/CameraExampleViewController.mm").write_text("// app\n")
+    if with_ios_data:
+        (root / ASSET_DIRS["ios"]).mkdir()
+    return root
+
+
+def snapshot(root: Path) -> dict[str, object]:
+    """Every path under root with its kind, bytes and mode: byte-identical means equal."""
+    state: dict[str, object] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames:
+            path = Path(dirpath, name)
+            state[str(path.relative_to(root)) + "/"] = path.stat().st_mode
+        for name in filenames:
+            path = Path(dirpath, name)
+            state[str(path.relative_to(root))] = (path.read_bytes(), path.stat().st_mode)
+    return state
+
+
+@pytest.fixture
+def checkout(tmp_path) -> Path:
+    return poets_checkout(tmp_path / "tensorflow-for-poets-2")
+
+
+def test_export_lands_in_both_apps_and_identify_round_trips(checkout, stamped, flower_model):
+    metrics = {
+        "accuracy": 0.9,
+        "test": {"per_class": {label: {"n": 20, "accuracy": 0.9} for label in flower_model.labels}},
+    }
+    when = dt.datetime(2024, 5, 2, 8, 30, tzinfo=dt.UTC)
+    result = export_to_apps(
+        stamped, android=checkout, ios=checkout, metrics=metrics, exported_at=when
+    )
+    android = checkout / "android/tflite/app/src/main/assets"
+    ios = checkout / "ios/tflite/data"  # created inside the existing iOS app
+    assert result.asset_dirs == {"android": android, "ios": ios}
+    for folder in (android, ios):
+        assert (folder / "graph.lite").read_bytes() == stamped.content
+        assert read_labels(folder / "labels.txt") == list(flower_model.labels)
+        card = json.loads((folder / "model_card.json").read_text())
+        assert card["labels"] == list(flower_model.labels)
+        assert card["exported_at"] == "2024-05-02T08:30:00Z"
+        assert card["audit"]["verdict"] == "pass"
+        assert "# Model card" in (folder / "model_card.md").read_text()
+        manifest = read_manifest(folder / "graph.lite")
+        assert manifest == stamped.manifest
+        assert verify(folder / "graph.lite").ok
+        leftovers = [p.name for p in folder.iterdir() if p.name.startswith(".")]
+        assert leftovers == []
+    assert (android / "BUILD").read_text() == "# keep me\n"  # other assets untouched
+    exported = result.file("android", "graph.lite")
+    assert exported.sha256 == stamped.sha256 and exported.size == len(stamped.content)
+    assert result.exported_at == "2024-05-02T08:30:00Z"
+
+
+def test_export_again_replaces_the_files(checkout, stamped):
+    export_to_apps(stamped, android=checkout)
+    first = snapshot(checkout)
+    export_to_apps(stamped, android=checkout, exported_at=dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+    second = snapshot(checkout)
+    changed = {k for k in first if first[k] != second.get(k)}
+    assert changed <= {
+        "android/tflite/app/src/main/assets/model_card.json",
+        "android/tflite/app/src/main/assets/model_card.md",
+    }
+
+
+def _refused(checkout: Path, error, match: str, **kwargs) -> None:
+    before = snapshot(checkout)
+    with pytest.raises(error, match=match):
+        export_assets(**kwargs)
+    assert snapshot(checkout) == before
+
+
+def test_labels_that_do_not_match_the_outputs_leave_the_app_untouched(checkout, stamped):
+    _refused(
+        checkout, LabelsMismatch, "2 labels but the model has 3 outputs",
+        model_bytes=stamped.content, labels=["daisy", "tulips"], android=checkout, ios=checkout,
+    )
+    _refused(
+        checkout, LabelsMismatch, "differ from the ones embedded",
+        model_bytes=stamped.content, labels=list(reversed(stamped.manifest.labels)),
+        android=checkout,
+    )
+
+
+def test_truncated_or_foreign_model_leaves_the_app_untouched(checkout, stamped):
+    labels = list(stamped.manifest.labels)
+    _refused(
+        checkout, InvalidModelFile, "truncated",
+        model_bytes=stamped.content[:-100], labels=labels, android=checkout,
+    )
+    _refused(
+        checkout, InvalidModelFile, "not a TensorFlow Lite model",
+        model_bytes=b"<html>404</html>" * 4, labels=labels, android=checkout,
+    )
+
+
+def test_missing_and_wrong_roots_are_explained(tmp_path, checkout, stamped):
+    labels = list(stamped.manifest.labels)
+    with pytest.raises(ExportTargetError, match="no such folder"):
+        export_assets(stamped.content, labels, android=tmp_path / "nowhere")
+    assert not (tmp_path / "nowhere").exists()
+    with pytest.raises(ExportTargetError, match="no app folder given"):
+        export_assets(stamped.content, labels)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    _refused(
+        empty, ExportTargetError, "does not hold the android app",
+        model_bytes=stamped.content, labels=labels, android=empty,
+    )
+    # Given the app folder itself instead of the checkout root: point at the root.
+    _refused(
+        checkout, ExportTargetError, f"pass {checkout.resolve()} instead",
+        model_bytes=stamped.content, labels=labels, android=checkout / "android/tflite",
+    )
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    with pytest.raises(ExportTargetError, match="is a file, not a folder"):
+        export_assets(stamped.content, labels, ios=a_file)
+
+
+def test_a_file_in_the_way_leaves_both_apps_untouched(checkout, stamped):
+    """The iOS target is blocked; the Android one must not be written either."""
+    (checkout / "ios/tflite/data").write_text("a file where the data folder should be")
+    _refused(
+        checkout, ExportTargetError, "is a file where the export needs a folder",
+        model_bytes=stamped.content, labels=list(stamped.manifest.labels),
+        android=checkout, ios=checkout,
+    )
+
+
+def test_a_folder_named_graph_lite_is_in_the_way(checkout, stamped):
+    poets_ios = checkout / "ios/tflite/data"
+    (poets_ios / "graph.lite").mkdir(parents=True)
+    _refused(
+        checkout, ExportTargetError, "is a folder where the export needs to write a file",
+        model_bytes=stamped.content, labels=list(stamped.manifest.labels),
+        android=checkout, ios=checkout,
+    )
+
+
+def test_read_only_assets_folder_leaves_the_app_untouched(checkout, stamped):
+    assets = checkout / ASSET_DIRS["android"]
+    assets.chmod(0o555)
+    try:
+        probe = assets / ".probe"
+        try:
+            probe.write_bytes(b"")
+        except PermissionError:
+            pass
+        else:
+            probe.unlink()
+            pytest.skip("running as root: a read-only folder is still writable, so chmod "
+                        "cannot block the export (the file-in-the-way tests cover refusal)")
+        _refused(
+            checkout, ExportTargetError, "cannot write into",
+            model_bytes=stamped.content, labels=list(stamped.manifest.labels),
+            android=checkout, ios=checkout,
+        )
+    finally:
+        assets.chmod(0o755)
+
+
+def test_a_rename_failing_midway_puts_every_old_file_back(checkout, stamped, monkeypatch):
+    """Staging succeeded; the third rename fails: the two already renamed are restored."""
+    before = snapshot(checkout)
+    real_replace = os.replace
+    calls = {"n": 0}
+
+    def flaky_replace(src, dst, *args, **kwargs):
+        if ".tulip-" in str(src) and str(src).endswith(".tmp"):
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise OSError(28, "No space left on device", str(dst))
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(export_module.os, "replace", flaky_replace)
+    with pytest.raises(ExportTargetError, match="restored as they were"):
+        export_to_apps(stamped, android=checkout, ios=checkout)
+    monkeypatch.undo()
+    assert calls["n"] == 3
+    assert snapshot(checkout) == before
+
+
+def test_staging_failure_removes_temporaries_and_created_folders(checkout, stamped, monkeypatch):
+    before = snapshot(checkout)
+    real_stage = export_module._stage
+    staged = []
+
+    def stage_then_fail(directory, name, content):
+        if len(staged) == 5:
+            raise OSError(28, "No space left on device", str(directory / name))
+        staged.append(real_stage(directory, name, content))
+        return staged[-1]
+
+    monkeypatch.setattr(export_module, "_stage", stage_then_fail)
+    with pytest.raises(ExportTargetError, match="No space left on device"):
+        export_to_apps(stamped, android=checkout, ios=checkout)
+    assert len(staged) == 5 and not any(p.exists() for p in staged)
+    assert snapshot(checkout) == before  # ios/tflite/data was created, then removed
+
+
+def test_labels_file_matches_the_model_output_order(checkout, stamped):
+    result = export_assets(stamped.content, stamped.manifest.labels, ios=checkout)
+    labels_path = result.file("ios", "labels.txt").path
+    assert labels_path.read_bytes() == format_labels(stamped.manifest.labels)
+    assert labels_path.read_bytes().count(b"\n") == len(stamped.manifest.labels)
