@@ -455,3 +455,64 @@ def model_labels(model: bytes | str | Path, *, source: str | None = None) -> lis
     if packed is not None:
         return parse_labels(packed, source=f"{source}:{LABELS_FILE_NAME}")
     return None
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What a model file says about itself, before any store is asked (``tulip identify``).
+
+    ``status`` is ``intact`` (a Tulip export that matches its manifest), ``modified`` (a Tulip
+    export changed since, or with a garbled manifest) or ``no-manifest`` (a TFLite model
+    Tulip did not export, e.g. Convert's optimized_graph.lite copied by hand). To find it in
+    a store, look up Convert outputs whose content sha256 is ``source_sha256`` (the
+    manifest's, or the file's own for a file without manifest), or whose weights fingerprint
+    is ``weights_sha256``.
+    """
+
+    source: str
+    file_sha256: str
+    weights_sha256: str
+    graph_sha256: str
+    manifest: Manifest | None
+    problems: tuple[str, ...]
+
+    @property
+    def status(self) -> str:
+        if self.manifest is None and not self.problems:
+            return "no-manifest"
+        return "modified" if self.problems else "intact"
+
+    @property
+    def source_sha256(self) -> str:
+        return self.manifest.source_sha256 if self.manifest else self.file_sha256
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "status": self.status,
+            "file_sha256": self.file_sha256,
+            "source_sha256": self.source_sha256,
+            "weights_sha256": self.weights_sha256,
+            "graph_sha256": self.graph_sha256,
+            "problems": list(self.problems),
+            "manifest": None if self.manifest is None else self.manifest.as_dict(),
+        }
+
+
+def identify(model: bytes | str | Path, *, source: str | None = None) -> Identity:
+    """Read and check a model file's provenance; raises only for a file that is not TFLite."""
+    data, source = _load(model, source)
+    info = tflite_file.inspect_model(data, source=source)
+    file_sha256 = hashlib.sha256(data).hexdigest()
+    try:
+        checked = verify(data, source=source)
+    except ManifestMissing:
+        return Identity(source, file_sha256, info.weights_sha256, info.graph_sha256, None, ())
+    except InvalidManifest as exc:
+        return Identity(
+            source, file_sha256, info.weights_sha256, info.graph_sha256, None, (str(exc),)
+        )
+    return Identity(
+        source, file_sha256, info.weights_sha256, info.graph_sha256, checked.manifest,
+        checked.problems,
+    )

@@ -286,3 +286,28 @@ def test_tflite_support_task_library_reads_the_metadata(stamped, flower_model, t
     assert found["files"] == ["labels.txt"]
     assert found["labels"].split() == list(flower_model.labels)
     assert set(found["top"]) <= set(flower_model.labels) and found["top"]
+
+
+def test_identify_says_intact_modified_or_no_manifest(stamped, flower_model):
+    from mobile.metadata import identify
+
+    intact = identify(stamped.content)
+    assert intact.status == "intact"
+    assert intact.source_sha256 == hashlib.sha256(flower_model.content).hexdigest()
+    assert intact.manifest == stamped.manifest
+
+    tampered = bytearray(stamped.content)
+    tampered[_weight_offset(stamped.content)] ^= 0x80
+    modified = identify(bytes(tampered))
+    assert modified.status == "modified" and modified.manifest is not None
+
+    bare = identify(flower_model.path)
+    assert bare.status == "no-manifest"
+    assert bare.source_sha256 == hashlib.sha256(flower_model.content).hexdigest()
+    assert bare.weights_sha256 == intact.weights_sha256  # same weights, found either way
+
+    garbled = tflite_file.rewrite_with_metadata(
+        flower_model.content, {MANIFEST_METADATA_NAME: b"\xff"}
+    )
+    assert identify(garbled).status == "modified"
+    json.dumps(intact.as_dict())
