@@ -224,7 +224,7 @@ def build_graph(
                         label=_commit_label(ref.repo, ref.id),
                         repo=ref.repo,
                         branch=ref.branch,
-                        id=ref.id,
+                        commit=ref.id,
                         kind=SPEC if ref.repo.endswith(SPEC_SUFFIX) else None,
                         missing=True,
                     )
@@ -268,7 +268,7 @@ def _add_commit(G: nx.MultiDiGraph, c: CommitInfo, kind: str) -> None:
         label=_commit_label(c.repo, c.id),
         repo=c.repo,
         branch=c.branch,
-        id=c.id,
+        commit=c.id,
         kind=kind,
         origin=c.origin,
         parent=c.parent,
@@ -324,7 +324,7 @@ def _add_jobs(G: nx.MultiDiGraph, backend: Backend, versions: dict[tuple[str, st
             type=JOB,
             label=f"job {job.pipeline}@{job.id[:8]}",
             pipeline=job.pipeline,
-            id=job.id,
+            job=job.id,
             state=job.state,
             reason=job.reason,
             created=job.created,
@@ -346,7 +346,7 @@ def _add_jobs(G: nx.MultiDiGraph, backend: Backend, versions: dict[tuple[str, st
                     continue
                 attrs = G.nodes[src]
                 if attrs.get("kind") == SPEC:
-                    version = versions.get((job.pipeline, attrs["id"]), version)
+                    version = versions.get((job.pipeline, attrs["commit"]), version)
                 else:
                     G.add_edge(src, node, key=INPUT_OF, kind=INPUT_OF)
         pipe = pipeline_node(job.pipeline, version)
@@ -385,6 +385,7 @@ def _add_markers(
                     path=path,
                     sha256=f.hash,
                     size=f.size,
+                    created=c.finished,
                 )
                 G.add_edge(cnode, node, key=IS_MODEL, kind=IS_MODEL)
                 break
@@ -396,7 +397,9 @@ def _add_markers(
             except (TulipError, ValueError):
                 doc = None
             node = audit_node(name, c.id)
-            G.add_node(node, type=AUDIT, repo=name, commit=c.id, **_audit_attrs(doc))
+            G.add_node(
+                node, type=AUDIT, repo=name, commit=c.id, created=c.finished, **_audit_attrs(doc)
+            )
             G.nodes[node]["label"] = f"audit {name}@{c.id[:8]}: {G.nodes[node]['verdict']}"
             G.add_edge(cnode, node, key=IS_AUDIT, kind=IS_AUDIT)
 
@@ -534,7 +537,7 @@ def _add_exports(G: nx.MultiDiGraph, backend: Backend, exports_repo: str) -> Non
             node,
             type=EXPORT,
             label=f"export {doc['id'][:12]}",
-            id=doc["id"],
+            export=doc["id"],
             model={"repo": model.get("repo"), "commit": model.get("commit")},
             audit=audit,
             forced=bool(doc.get("forced")),
@@ -774,8 +777,10 @@ def downstream(G: nx.MultiDiGraph, node: str, *, kinds: Iterable[str] | None = N
         starts |= holding_commits(G, node)
     elif attrs.get("type") == REPO:
         starts |= {v for _u, v, k in G.out_edges(node, keys=True) if k == CONTAINS}
+    elif attrs.get("type") in (MODEL, AUDIT):
+        starts.add(_as_commit(G, node))  # what was built from its commit was built from it
     found = _walk(G, starts, forward=True, kinds=DERIVATION)
-    found.discard(node)
+    found -= {node, _as_commit(G, node)} if attrs.get("type") in (MODEL, AUDIT) else {node}
     return _only(G, found, kinds)
 
 
@@ -903,7 +908,7 @@ def training_data_diff(G: nx.MultiDiGraph, model_a: str, model_b: str) -> Traini
         if c not in groups:
             a = G.nodes[c]
             groups[c] = CommitChanges(
-                c, a["repo"], a["id"], a.get("description") or "", a.get("started")
+                c, a["repo"], a["commit"], a.get("description") or "", a.get("started")
             )
         return groups[c]
 
@@ -1008,17 +1013,18 @@ def canonical(G: nx.MultiDiGraph, *, ignore: Iterable[str] = ()) -> dict:
     return data
 
 
+# shape, style, fill colour
 _DOT_STYLE = {
-    REPO: 'shape=folder, style=filled, fillcolor="#eeeeee"',
-    COMMIT: "shape=box, style=rounded",
-    PIPELINE: 'shape=component, style=filled, fillcolor="#dde8ff"',
-    JOB: 'shape=ellipse, style=filled, fillcolor="#f4f4f4"',
-    FILE: "shape=note, fontsize=9",
-    MODEL: 'shape=box3d, style=filled, fillcolor="#d9f2d9"',
-    AUDIT: 'shape=octagon, style=filled, fillcolor="#fff3c4"',
-    EXPORT: 'shape=cds, style=filled, fillcolor="#e6d9f2"',
+    REPO: ("folder", "filled", "#eeeeee"),
+    COMMIT: ("box", "rounded", None),
+    PIPELINE: ("component", "filled", "#dde8ff"),
+    JOB: ("ellipse", "filled", "#f4f4f4"),
+    FILE: ("note", None, None),
+    MODEL: ("box3d", "filled", "#d9f2d9"),
+    AUDIT: ("octagon", "filled", "#fff3c4"),
+    EXPORT: ("cds", "filled", "#e6d9f2"),
 }
-_FAIL_FILL = '"#f8c9c9"'
+_FAIL_FILL = "#f8c9c9"
 
 
 def dot_quote(text: Any, *, limit: int = 80) -> str:
@@ -1049,19 +1055,22 @@ def to_dot(G: nx.MultiDiGraph, *, name: str = "lineage") -> str:
 
     def node_line(n: str, indent: str) -> str:
         a = G.nodes[n]
-        style = _DOT_STYLE.get(a.get("type"), "shape=box")
-        failed = (
+        shape, style, fill = _DOT_STYLE.get(a.get("type"), ("box", None, None))
+        if (
             a.get("error")
             or a.get("state") in ("failure", "unrunnable", "killed")
             or a.get("verdict") == "fail"
-        )
-        if failed:
-            style += f", style=filled, fillcolor={_FAIL_FILL}"
+        ):
+            style = "filled" if style in (None, "filled") else f"{style},filled"
+            fill = _FAIL_FILL
+        attrs = [f"label={dot_quote(a.get('label', n))}", f"shape={shape}"]
+        if style:
+            attrs.append(f"style={dot_quote(style)}")
+        if fill:
+            attrs.append(f"fillcolor={dot_quote(fill)}")
         tooltip = a.get("description") or a.get("reason") or a.get("error") or n
-        return (
-            f"{indent}{dot_quote(n, limit=10_000)} [label={dot_quote(a.get('label', n))}, "
-            f"tooltip={dot_quote(tooltip, limit=200)}, {style}];"
-        )
+        attrs.append(f"tooltip={dot_quote(tooltip, limit=200)}")
+        return f"{indent}{dot_quote(n, limit=10_000)} [{', '.join(attrs)}];"
 
     for i, (repo, nodes) in enumerate(sorted(by_repo.items())):
         lines.append(f"  subgraph cluster_{i} {{")

@@ -177,3 +177,18 @@ def build_history(root: Path, scripts: Path) -> History:
 
 def audit_json(store: EmbeddedStore, commit: str) -> dict:
     return json.loads(store.get_file("Audit", commit, "/audit.json"))
+
+
+_BUILT: dict[str, History] = {}
+
+
+def shared_history(tmp_path_factory) -> History:
+    """The history, built once per test session and shared (read-only) by every test module."""
+    import pytest
+
+    if "history" not in _BUILT:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("TULIP_NO_AUTORUN", "1")
+            base = tmp_path_factory.mktemp("lineage-history")
+            _BUILT["history"] = build_history(base / "store", base / "scripts")
+    return _BUILT["history"]
