@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from . import tflite_file
-from .errors import ExportTargetError, LabelsMismatch
+from .errors import ExportTargetError, LabelsMismatch, UnsupportedModel
 from .labels import check_labels, format_labels
 from .metadata import MANIFEST_METADATA_NAME, StampedModel, check_app_classifier, parse_manifest
 
@@ -97,9 +97,15 @@ def export_to_apps(
     ios: Path | str | None = None,
     metrics: Mapping[str, Any] | None = None,
     device_check: Any = None,
+    variant: str | None = None,
     exported_at: _dt.datetime | None = None,
 ) -> ExportResult:
-    """Export a stamped model (``metadata.embed_manifest``) with its labels and model card."""
+    """Export a stamped model (``metadata.embed_manifest``) with its labels and model card.
+
+    ``metrics`` (Train's metrics.json, for per-class accuracy), ``device_check`` (a
+    ``DeviceCheckReport`` or its dict) and ``variant`` (default: the manifest's
+    architecture) only feed the model card.
+    """
     from .model_card import build_model_card, render_json, render_markdown
 
     when = (exported_at or _dt.datetime.now(_dt.UTC)).astimezone(_dt.UTC)
@@ -109,6 +115,7 @@ def export_to_apps(
         model_sha256=stamped.sha256,
         metrics=metrics,
         device_check=device_check,
+        variant=variant,
         exported_at=when,
     )
     return export_assets(
@@ -136,7 +143,8 @@ def export_assets(
 ) -> ExportResult:
     """Write graph.lite, labels.txt and ``extra_files`` into each app, atomically (see above).
 
-    Raises ``InvalidModelFile``, ``UnsupportedModel``, ``LabelsMismatch`` or
+    Raises ``InvalidModelFile``, ``UnsupportedModel`` (not a float-in, float-out image
+    classifier as the apps need), ``LabelsMismatch`` or
     ``ExportTargetError``; in every case the app folders are left exactly as they were.
     """
     targets = {name: root for name, root in (("android", android), ("ios", ios)) if root}
@@ -144,6 +152,13 @@ def export_assets(
         raise ExportTargetError("no app folder given; pass an Android root, an iOS root, or both")
     info = tflite_file.inspect_model(model_bytes, source=source)
     check_app_classifier(info, source)
+    io_types = (info.inputs[0].dtype, info.outputs[0].dtype)
+    if io_types != ("float32", "float32"):
+        raise UnsupportedModel(
+            f"{source} takes {io_types[0]} input and gives {io_types[1]} output, but the "
+            "tensorflow-for-poets-2 apps write float32 pixels and read float32 scores; export "
+            "a variant with float input and output (int8 weights are fine)"
+        )
     labels = check_labels(labels, num_classes=info.num_classes, source=f"labels for {source}")
     model = tflite_file.load_model(model_bytes, source=source)
     embedded = tflite_file.named_metadata(model, model_bytes, MANIFEST_METADATA_NAME)

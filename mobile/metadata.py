@@ -122,6 +122,10 @@ class Manifest:
                 )
             audit = d.get("audit")
             sha = d["sha256"]
+            if not isinstance(d["labels"], list) or not all(
+                isinstance(label, str) for label in d["labels"]
+            ):
+                raise InvalidManifest(f"{source}: the manifest's labels are not a list of strings")
             return cls(
                 model=CommitRef(d["model"]["repo"], d["model"]["commit"]),
                 data=tuple(CommitRef(r["repo"], r["commit"]) for r in d.get("data") or []),
@@ -200,12 +204,14 @@ def _tulip_version() -> str:
     return __version__
 
 
-def preprocessing_description(size: tuple[int, int] = (224, 224)) -> dict[str, Any]:
-    """The manifest's ``preprocessing``: input size and each app's normalisation."""
+def preprocessing_description(
+    size: tuple[int, int] = (224, 224), dtype: str = "float32"
+) -> dict[str, Any]:
+    """The manifest's ``preprocessing``: input size, type and each app's normalisation."""
     return {
         "size": list(size),
         "channels": 3,
-        "dtype": "float32",
+        "dtype": dtype,
         "platforms": {
             name: {
                 "mean": spec.mean,
@@ -276,7 +282,7 @@ def embed_manifest(
         data=tuple(provenance.data),
         audit=provenance.audit,
         labels=tuple(labels),
-        preprocessing=preprocessing_description((width, height)),
+        preprocessing=preprocessing_description((width, height), info.inputs[0].dtype),
         weights_sha256=info.weights_sha256,
         graph_sha256=info.graph_sha256,
         source_sha256=source_sha256,

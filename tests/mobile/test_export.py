@@ -238,3 +238,21 @@ def test_labels_file_matches_the_model_output_order(checkout, stamped):
     labels_path = result.file("ios", "labels.txt").path
     assert labels_path.read_bytes() == format_labels(stamped.manifest.labels)
     assert labels_path.read_bytes().count(b"\n") == len(stamped.manifest.labels)
+
+
+def test_a_model_with_integer_input_is_refused_for_the_float_apps(checkout, flower_model):
+    """The poets apps write float32 pixels; a uint8-input variant would fail on the phone."""
+    import flatbuffers
+
+    from mobile import tflite_file
+    from mobile.errors import UnsupportedModel
+
+    model = tflite_file.load_model(flower_model.content)
+    subgraph = model.subgraphs[0]
+    subgraph.tensors[subgraph.inputs[0]].type = 3  # UINT8
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    _refused(
+        checkout, UnsupportedModel, "takes uint8 input",
+        model_bytes=bytes(builder.Output()), labels=list(flower_model.labels), android=checkout,
+    )
