@@ -183,7 +183,10 @@ def main(argv: list[str] | None = None) -> int:
                 if dataset is None:
                     continue
                 x = featurise(dataset, kind, models)
-                results.setdefault(kind, {})[dataset.name] = story(x, dataset.labels, args.seed)
+                figures = story(x, dataset.labels, args.seed)
+                # Random MobileNet activations shrink block by block; show how far.
+                figures["feature_std"] = float(x.std())
+                results.setdefault(kind, {})[dataset.name] = figures
 
     rows = [
         {
@@ -213,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
             figure = syn[key]
             baseline = base[key] if base else None
             notes = "baseline: real flower_photos, half the tulips as orchids"
+            if kind == "random":
+                notes += f"; pooled feature std {syn['feature_std']:.1e}"
             if key == "auc_min_distinct":
                 notes = f"worst pair {syn['worst_distinct_pair']}"
                 if base:

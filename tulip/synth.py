@@ -201,10 +201,20 @@ def _smooth_noise(rng: np.random.Generator, cells: tuple[int, int], size: int) -
 
 
 def _mix(a, b, t: np.ndarray) -> np.ndarray:
-    """Blend colour (or image) ``a`` into ``b`` by the per-pixel weight ``t``."""
-    a = np.asarray(a, dtype=np.float32)
-    b = np.asarray(b, dtype=np.float32)
-    return a + (b - a) * t[..., None]
+    """Blend colour or planar image ``a`` into ``b`` by the per-pixel weight ``t``.
+
+    Images are channel-first (3, H, W): numpy broadcasts a (H, W) weight over a leading axis
+    far faster than over a trailing axis of 3.
+    """
+    a = np.asarray(a, dtype=np.float32).reshape(3, -1, 1) if np.ndim(a) == 1 else a
+    b = np.asarray(b, dtype=np.float32).reshape(3, -1, 1) if np.ndim(b) == 1 else b
+    return a + (b - a) * t
+
+
+def _to_image(planes: np.ndarray) -> Image.Image:
+    """A channel-first float array to an 8-bit RGB image, clipping to [0, 255]."""
+    channels = np.clip(planes, 0, 255).astype(np.uint8)
+    return Image.merge("RGB", [Image.fromarray(c, "L") for c in channels])
 
 
 def _background(rng: np.random.Generator, size: int) -> Image.Image:
@@ -252,7 +262,7 @@ def _background(rng: np.random.Generator, size: int) -> Image.Image:
         )
         tint = _colour(rng.uniform(40, 110), rng.uniform(0.1, 0.5), 1.0)
         img = _mix(img, tint, np.asarray(spots, dtype=np.float32) / 255 * 0.8)
-    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB")
+    return _to_image(img)
 
 
 def _foliage(canvas: _Canvas, rng: np.random.Generator, count: int) -> None:
@@ -461,17 +471,17 @@ def _tulip(canvas: _Canvas, rng: np.random.Generator, pose: _Pose) -> None:
     width = rng.uniform(0.5, 0.68)
     height = rng.uniform(1.15, 1.45)
     # Cup base: a rounded bowl all petals grow out of.
-    bowl = width * 1.05 * _UNIT_CIRCLE
-    bowl = bowl.real + 1j * np.abs(bowl.imag) * 0.9 - 0.05j
+    half = np.exp(1j * np.linspace(0, math.pi, 16))  # the lower half of a circle
+    bowl = width * (0.9 * half.real + 0.55j * half.imag) + 0.05j
     canvas.polygon(pose(bowl), shadow)
     backs = max(1, petals // 2)
-    leans = (np.arange(backs) - (backs - 1) / 2) * 0.5 + rng.normal(0, 0.08, backs)
+    leans = (np.arange(backs) - (backs - 1) / 2) * 0.35 + rng.normal(0, 0.06, backs)
     back = _petals(0.0, height * 0.95, width * 1.15, leans, tip=rng.uniform(1.3, 2.6), n=14)
     canvas.polygons(pose(back * up + 0.2j), [shadow] * backs)
     fronts = petals - backs
     slot = np.arange(fronts) - (fronts - 1) / 2
-    leans = slot * rng.uniform(0.3, 0.45) + rng.normal(0, 0.06, fronts)
-    shift = (0.3j + slot * 0.18)[:, None]
+    leans = slot * rng.uniform(0.12, 0.3) + rng.normal(0, 0.05, fronts)
+    shift = (0.3j + slot * rng.uniform(0.2, 0.3))[:, None]
     outer = _petals(
         0.0, height, width * rng.uniform(1.1, 1.35, fronts), leans, tip=rng.uniform(1.3, 2.6), n=14
     )
@@ -564,26 +574,29 @@ def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
 def _grain(size: int) -> np.ndarray:
     """A fixed field of sensor noise, twice the image side; each photo crops it at random."""
     fixed = np.random.default_rng(20240229)
-    return fixed.standard_normal((2 * size, 2 * size, 3), dtype=np.float32)
+    return fixed.standard_normal((3, 2 * size, 2 * size), dtype=np.float32)
 
 
 def _develop(image: Image.Image, rng: np.random.Generator) -> Image.Image:
     """Lighting, white balance, vignette, contrast, sensor noise and focus, as a camera adds."""
     if rng.random() < 0.25:
-        image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 1.3)))
-    arr = np.asarray(image, dtype=np.float32)
-    xs, ys = _grid(arr.shape[0])
+        image = image.filter(ImageFilter.BoxBlur(rng.uniform(0.5, 1.5)))
+    side = image.width
+    planes = np.asarray(image).transpose(2, 0, 1).astype(np.float32)
+    xs, ys = _grid(side)
     direction = rng.uniform(0, _TAU)
     light = 1 + rng.uniform(0, 0.3) * (xs * math.cos(direction) + ys * math.sin(direction))
     vignette = 1 - rng.uniform(0, 0.45) * 2 * (xs * xs + ys * ys)
     contrast = rng.uniform(0.85, 1.15)
     gain = (rng.uniform(0.75, 1.2) * contrast) * light * vignette
-    balance = rng.uniform(0.92, 1.08, 3).astype(np.float32)
-    arr = arr * gain[..., None] * balance + np.float32(128 * (1 - contrast))
-    dy, dx = rng.integers(0, arr.shape[0], 2)
-    grain = _grain(arr.shape[0])[dy : dy + arr.shape[0], dx : dx + arr.shape[1]]
-    arr += grain * np.float32(rng.uniform(0.5, 5))
-    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
+    balance = rng.uniform(0.92, 1.08, 3).astype(np.float32).reshape(3, 1, 1)
+    planes *= gain
+    planes *= balance
+    planes += np.float32(128 * (1 - contrast))
+    dy, dx = rng.integers(0, side, 2)
+    grain = _grain(side)[:, dy : dy + side, dx : dx + side]
+    planes += grain * np.float32(rng.uniform(0.5, 5))
+    return _to_image(planes)
 
 
 def draw_flower(kind: str, rng: np.random.Generator, size: int = 240) -> Image.Image:
