@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -172,26 +175,53 @@ def test_a_folder_named_graph_lite_is_in_the_way(checkout, stamped):
     )
 
 
-def test_read_only_assets_folder_leaves_the_app_untouched(checkout, stamped):
-    assets = checkout / ASSET_DIRS["android"]
-    assets.chmod(0o555)
+def _writable(folder: Path) -> bool:
+    probe = folder / ".tulip-probe"
     try:
-        probe = assets / ".probe"
-        try:
-            probe.write_bytes(b"")
-        except PermissionError:
-            pass
-        else:
-            probe.unlink()
-            pytest.skip("running as root: a read-only folder is still writable, so chmod "
-                        "cannot block the export (the file-in-the-way tests cover refusal)")
+        probe.write_bytes(b"")
+    except OSError:
+        return False
+    probe.unlink()
+    return True
+
+
+@contextlib.contextmanager
+def read_only(folder: Path):
+    """``folder`` made unwritable: chmod, or for root (which chmod does not stop) chattr +i."""
+    folder.chmod(0o555)
+    immutable = False
+    try:
+        if _writable(folder) and shutil.which("chattr"):
+            immutable = subprocess.run(
+                ["chattr", "+i", str(folder)], capture_output=True
+            ).returncode == 0
+        if _writable(folder):
+            pytest.skip("running as root on a filesystem without chattr +i: no way to make a "
+                        "folder unwritable (the file-in-the-way tests cover refusal)")
+        yield folder
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o755)
+
+
+def test_unwritable_ios_app_leaves_both_apps_untouched(checkout, stamped):
+    """Android stages fine, then iOS cannot: the Android temporaries must go too."""
+    with read_only(checkout / "ios/tflite"):
         _refused(
             checkout, ExportTargetError, "cannot write into",
             model_bytes=stamped.content, labels=list(stamped.manifest.labels),
             android=checkout, ios=checkout,
         )
-    finally:
-        assets.chmod(0o755)
+
+
+def test_unwritable_assets_folder_leaves_the_app_untouched(checkout, stamped):
+    with read_only(checkout / ASSET_DIRS["android"]):
+        _refused(
+            checkout, ExportTargetError, "cannot write into",
+            model_bytes=stamped.content, labels=list(stamped.manifest.labels),
+            android=checkout,
+        )
 
 
 def test_a_rename_failing_midway_puts_every_old_file_back(checkout, stamped, monkeypatch):
