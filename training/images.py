@@ -13,7 +13,6 @@ exactly ``size`` with bilinear resampling, without cropping.
 from __future__ import annotations
 
 import io
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,9 +22,10 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from pipelines.errors import TulipError
 
 DEFAULT_SIZE = (224, 224)
-#: Files declaring more pixels than this are refused before any pixel buffer is allocated.
-#: 100 MP covers every phone and DSLR camera in use; a PNG bomb declares billions.
-DEFAULT_MAX_PIXELS = 100_000_000
+#: Files declaring more pixels than this (or than Pillow's ``Image.MAX_IMAGE_PIXELS``, if lower)
+#: are refused before any pixel buffer is allocated. 89 MP, Pillow's own default, covers
+#: phone and DSLR photos; a PNG bomb declares billions.
+DEFAULT_MAX_PIXELS = 89_478_485
 
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 
@@ -70,9 +70,10 @@ def _open(data: bytes, *, max_pixels: int) -> Image.Image:
     if not data:
         raise UnreadableImage("zero-byte file")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+        # Pillow warns (DecompressionBombWarning) above Image.MAX_IMAGE_PIXELS and raises above
+        # twice that. warnings.catch_warnings is not thread-safe, so instead of turning the
+        # warning into an error the limit below never exceeds Pillow's own.
+        img = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise UnreadableImage(f"decompression bomb: {e}") from e
     except UnidentifiedImageError as e:
@@ -85,6 +86,8 @@ def _open(data: bytes, *, max_pixels: int) -> Image.Image:
     width, height = img.size
     if width <= 0 or height <= 0:
         raise UnreadableImage(f"corrupt image header: declares {width}x{height} pixels")
+    if Image.MAX_IMAGE_PIXELS:
+        max_pixels = min(max_pixels, Image.MAX_IMAGE_PIXELS)
     if width * height > max_pixels:
         raise UnreadableImage(
             f"decompression bomb: {img.format} declares {width}x{height} = {width * height:,} "
