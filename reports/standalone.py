@@ -1,0 +1,257 @@
+"""The standalone ``report.html``: one self-contained file per audit, readable with no server and
+no network.
+
+CSS and JS are inlined from ``reports/static``, thumbnails are downscaled JPEG ``data:`` URIs
+(at most ``THUMBS_PER_SIDE`` per class side by side, and ``ISSUE_THUMBS`` for per-image
+findings), charts are inline SVG, the audit document rides along in a
+``<script type="application/json">`` block (``</`` escaped) read with ``JSON.parse``. A
+Content-Security-Policy meta tag forbids any network fetch, so nothing can leak or break.
+
+The Audit stage calls it with its inputs mounted as directories::
+
+    html = render_report(doc, images=images_from_dirs({"flower_photos": Path("/pfs/flower_photos"),
+                                                       "label_reference": Path("/pfs/label_reference")}),
+                         lineage=to_node_link(subgraph(G, node)))
+
+``images(repo, path) -> bytes | None`` gives a file's bytes; if it also has a
+``list(repo, label, limit) -> [paths]`` method (``images_from_dirs`` and
+``images_from_backend`` do), the side-by-side view fills up from the class folders.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import json
+import logging
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+from markupsafe import Markup
+
+from pipelines.errors import InvalidPath, TulipError
+from pipelines.refs import normalize_path
+
+from .audit_view import Source, build_view
+from .thumbnails import NotAnImage, is_image_path, make_thumbnail
+
+log = logging.getLogger(__name__)
+
+ISSUE_THUMBS = 24
+THUMB_QUALITY = 70
+CSP = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+    "base-uri 'none'; form-action 'none'"
+)
+DOWNLOAD_JS = """(function () {
+  var button = document.getElementById("download-json");
+  if (!button) return;
+  button.addEventListener("click", function () {
+    var doc = JSON.parse(document.getElementById("audit-data").textContent);
+    var blob = new Blob([JSON.stringify(doc, null, 1)], {type: "application/json"});
+    var a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = "audit.json";
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+  });
+})();"""
+
+ImageSource = Callable[[str, str], bytes | None]
+
+
+class DirectoryImages:
+    """``images`` for a stage: repo name -> local directory (``/pfs/<repo>``)."""
+
+    def __init__(self, mounts: dict[str, Path]):
+        self.mounts = {k: Path(v) for k, v in mounts.items()}
+
+    def _local(self, repo: str, path: str) -> Path | None:
+        base = self.mounts.get(repo)
+        if base is None:
+            return None
+        try:
+            rel = normalize_path(path).lstrip("/")
+        except InvalidPath:
+            return None
+        target = (base / rel).resolve()
+        root = base.resolve()
+        return target if target == root or root in target.parents else None
+
+    def __call__(self, repo: str, path: str) -> bytes | None:
+        p = self._local(repo, path)
+        return p.read_bytes() if p is not None and p.is_file() else None
+
+    def list(self, repo: str, label: str, limit: int) -> list[str]:
+        folder = self._local(repo, "/" + label)
+        if folder is None or not folder.is_dir() or folder == self.mounts[repo].resolve():
+            return []
+        found = []
+        for p in sorted(folder.rglob("*")):
+            if p.is_file() and is_image_path(p.name):
+                found.append("/" + p.relative_to(self.mounts[repo].resolve()).as_posix())
+                if len(found) >= limit:
+                    break
+        return found
+
+
+def images_from_dirs(mounts: dict[str, Path | str]) -> DirectoryImages:
+    return DirectoryImages({k: Path(v) for k, v in mounts.items()})
+
+
+class BackendImages:
+    """``images`` over a backend: repo name -> commit ID to read from."""
+
+    def __init__(self, backend, commits: dict[str, str]):
+        self.backend = backend
+        self.commits = commits
+
+    def __call__(self, repo: str, path: str) -> bytes | None:
+        commit = self.commits.get(repo)
+        if commit is None:
+            return None
+        try:
+            return self.backend.get_file(repo, commit, path)
+        except TulipError:
+            return None
+
+    def list(self, repo: str, label: str, limit: int) -> list[str]:
+        commit = self.commits.get(repo)
+        if commit is None:
+            return []
+        try:
+            folder = normalize_path("/" + label)
+            found = []
+            for f in self.backend.walk_files(repo, commit, folder):
+                if is_image_path(f.path):
+                    found.append(f.path)
+                    if len(found) >= limit:
+                        break
+            return found
+        except TulipError:
+            return []
+
+
+def images_from_backend(backend, commits: dict[str, str]) -> BackendImages:
+    return BackendImages(backend, commits)
+
+
+def _static(name: str) -> str:
+    return resources.files("reports").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def _safe_inline(code: str, tag: str) -> Markup:
+    """Our own CSS/JS, inlined: refuse anything that could close the element early."""
+    if f"</{tag}" in code.lower():
+        raise ValueError(f"inline {tag} contains '</{tag}'")
+    return Markup(code)
+
+
+def _without_projection_points(doc: dict) -> dict:
+    """The embedded JSON copy: everything but bulky projection points (the SVG shows them)."""
+    slim = dict(doc)
+    for key in ("projection", "embedding_map", "pca", "map_2d"):
+        if isinstance(slim.get(key), dict) and "points" in slim[key]:
+            slim[key] = {k: v for k, v in slim[key].items() if k != "points"} | {
+                "points": "omitted"
+            }
+    return slim
+
+
+def render_report(
+    audit_doc: dict,
+    *,
+    images: ImageSource | None = None,
+    lineage: dict | None = None,
+    title: str | None = None,
+    audit_commit: str | None = None,
+    thumb_size: int = 112,
+) -> str:
+    """The whole report as one HTML string."""
+    from .templating import standalone_environment
+
+    env = standalone_environment()
+    listing = None
+    if images is not None and callable(getattr(images, "list", None)):
+
+        def listing(source: Source, label: str, limit: int) -> list[str]:
+            return images.list(source.repo, label, limit)
+
+    view = build_view(audit_doc, listing=listing)
+    charts = env.get_template("charts.html").module
+    heatmap_svg = charts.heatmap(view.heatmap) if view.heatmap else None
+    scatter_svg = charts.scatter(view.scatter) if view.scatter else None
+
+    cache: dict[tuple[str, str, int], str | None] = {}
+    budget = {"issues": ISSUE_THUMBS}
+
+    def thumb_src(repo: str, commit: str | None, path: str, size: int = 128) -> str | None:
+        if images is None:
+            return None
+        small = size < 100
+        key = (repo, path, size)
+        if key in cache:
+            return cache[key]
+        if small:
+            if budget["issues"] <= 0:
+                return None
+            budget["issues"] -= 1
+        try:
+            data = images(repo, path)
+            if data is None:
+                cache[key] = None
+                return None
+            jpeg = make_thumbnail(data, size if small else thumb_size, quality=THUMB_QUALITY)
+        except (NotAnImage, OSError, TulipError) as e:
+            log.info("no thumbnail for %s:%s: %s", repo, path, e)
+            cache[key] = None
+            return None
+        cache[key] = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+        return cache[key]
+
+    lineage_view = None
+    lineage_svg = None
+    if lineage:
+        from .lineage_view import from_node_link
+
+        try:
+            lineage_view = from_node_link(lineage)
+        except (KeyError, TypeError, ValueError) as e:
+            log.warning("lineage not drawn: %s", e)
+        if lineage_view is not None and lineage_view.nodes:
+            lineage_svg = env.get_template("lineage_svg.html").module.lineage_svg(
+                lineage_view, lambda node: None
+            )
+
+    data = view.data
+    shown_title = title or (f"{data.repo}@{(data.commit or '')[:10]}" if data else "a dataset")
+    return env.get_template("standalone.html").render(
+        audit=view,
+        doc=json.loads(json.dumps(_without_projection_points(audit_doc), default=str)),
+        heatmap_svg=heatmap_svg,
+        scatter_svg=scatter_svg,
+        lineage_view=lineage_view,
+        lineage_svg=lineage_svg,
+        thumb_src=thumb_src,
+        commit_href=lambda repo, commit: None,
+        standalone=True,
+        title=shown_title,
+        audit_commit=audit_commit,
+        generated=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        csp=CSP,
+        css=_safe_inline(_static("tulip.css"), "style"),
+        js=_safe_inline(_static("tulip.js"), "script"),
+        download_js=_safe_inline(DOWNLOAD_JS, "script"),
+    )
+
+
+def write_report(path: Path, audit_doc: dict, **kwargs) -> Path:
+    """Render and write atomically (for the Audit stage's ``/pfs/out/report.html``)."""
+    path = Path(path)
+    html = render_report(audit_doc, **kwargs)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(path)
+    return path

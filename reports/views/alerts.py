@@ -1,0 +1,62 @@
+"""Alerts: the outbox's events with their delivery state per endpoint, and the one
+state-changing route of the server, ``POST /alerts/<id>/retry`` (CSRF-checked in
+``reports.security``; a GET there is a 405, never a change)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+
+from pipelines.errors import TulipError
+
+from ..alert_config import load_config
+from ..request_store import get_backend
+from ..webhooks import list_endpoints, list_events, retry, spawn_deliverer
+
+bp = Blueprint("alerts", __name__)
+
+
+def _config():
+    return load_config(
+        Path(current_app.config["TULIP_ROOT"]), current_app.config["TULIP_ALERTS_CONFIG"]
+    )
+
+
+def alerts_data() -> dict:
+    backend = get_backend()
+    error = None
+    try:
+        config = _config()
+        endpoints = list_endpoints(backend, config)
+        config_path = str(config.path) if config.path else None
+    except TulipError as e:
+        config, endpoints, config_path, error = None, [], None, str(e)
+    try:
+        events = list_events(backend, limit=100)
+    except TulipError as e:
+        events, error = [], str(e)
+    return {"events": events, "endpoints": endpoints, "config_path": config_path, "error": error}
+
+
+@bp.get("/alerts")
+def page():
+    return render_template("alerts.html", **alerts_data(), done=request.args.get("done"))
+
+
+@bp.get("/api/alerts")
+def api():
+    return jsonify(alerts_data())
+
+
+@bp.post("/alerts/<event_id>/retry")
+def retry_event(event_id: str):
+    backend = get_backend()
+    config = _config()
+    endpoint = request.form.get("endpoint") or None
+    changes = retry(backend, event_id, config, endpoint=endpoint)
+    spawn_deliverer(Path(current_app.config["TULIP_ROOT"]),
+                    config_override=current_app.config["TULIP_ALERTS_CONFIG"])  # fmt: skip
+    if request.accept_mimetypes.best == "application/json" or request.path.startswith("/api/"):
+        return jsonify({"event": event_id, "changes": changes})
+    return redirect(url_for("alerts.page", done=event_id), code=303)
