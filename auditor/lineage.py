@@ -1005,10 +1005,11 @@ def from_node_link(data: dict) -> nx.MultiDiGraph:
 
 def canonical(G: nx.MultiDiGraph, *, ignore: Iterable[str] = ()) -> dict:
     """A comparable form of the graph (``to_node_link`` minus the attributes in ``ignore``):
-    two backends holding the same history give equal canonical forms."""
+    two backends holding the same history give equal canonical forms (the graph's
+    ``backend`` name, which says where it was read from, is always left out)."""
     skip = set(ignore)
     data = to_node_link(G)
-    data["graph"] = {k: v for k, v in data["graph"].items() if k not in skip}
+    data["graph"] = {k: v for k, v in data["graph"].items() if k not in skip | {"backend"}}
     data["nodes"] = [{k: v for k, v in n.items() if k not in skip} for n in data["nodes"]]
     return data
 
