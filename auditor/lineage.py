@@ -1003,14 +1003,35 @@ def from_node_link(data: dict) -> nx.MultiDiGraph:
     return G
 
 
-def canonical(G: nx.MultiDiGraph, *, ignore: Iterable[str] = ()) -> dict:
-    """A comparable form of the graph (``to_node_link`` minus the attributes in ``ignore``):
-    two backends holding the same history give equal canonical forms (the graph's
-    ``backend`` name, which says where it was read from, is always left out)."""
-    skip = set(ignore)
+TIMES = ("created", "started", "finished", "time")
+_ID = re.compile(r"\b[0-9a-f]{32}\b")
+
+
+def canonical(G: nx.MultiDiGraph, *, ignore: Iterable[str] = (), relabel: bool = False) -> dict:
+    """A comparable form of the graph: ``to_node_link`` minus the attributes in ``ignore``
+    (``TIMES`` for the clocks). The graph's ``backend`` name is always left out.
+
+    Two backends reading the same store give equal forms. With ``relabel``, every 32-hex ID
+    (commits, commit sets, jobs), wherever it appears, becomes ``<n>`` in order of first use,
+    and labels are left out, so two stores that lived the same history under different IDs
+    compare equal too.
+    """
+    skip = set(ignore) | ({"label"} if relabel else set())  # labels show shortened IDs
     data = to_node_link(G)
     data["graph"] = {k: v for k, v in data["graph"].items() if k not in skip | {"backend"}}
     data["nodes"] = [{k: v for k, v in n.items() if k not in skip} for n in data["nodes"]]
+    if not relabel:
+        return data
+    first: dict[str, tuple] = {}
+    for n, a in G.nodes(data=True):
+        when = a.get("started") or a.get("created") or float("inf")
+        for m in _ID.findall(n):
+            first[m] = min(first.get(m, (float("inf"), "")), (when, n))
+    alias = {m: f"<{i}>" for i, m in enumerate(sorted(first, key=lambda m: (first[m], m)))}
+    text = _ID.sub(lambda m: alias.get(m.group(0), m.group(0)), json.dumps(data, sort_keys=True))
+    data = json.loads(text)
+    data["nodes"].sort(key=lambda n: n["id"])
+    data["links"].sort(key=lambda e: (e["source"], e["target"], e["key"]))
     return data
 
 

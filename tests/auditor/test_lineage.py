@@ -331,3 +331,23 @@ def test_node_for_ref(history):
             L.node_for_ref(store, "flower_photos@master:/roses")
     finally:
         store.close()
+
+
+def test_the_same_history_gives_the_same_graph_under_other_ids(
+    history, graph, tmp_path, monkeypatch
+):
+    """The property issue 8 asks of two backends: the graph depends on the history only."""
+    from .lineage_history import build_history
+
+    monkeypatch.setenv("TULIP_NO_AUTORUN", "1")
+    again = build_history(tmp_path / "store", history.root.parent / "scripts")
+    assert again.orchids != history.orchids
+    store = again.open()
+    try:
+        other = L.build_graph(store)
+    finally:
+        store.close()
+    assert L.canonical(other, ignore=L.TIMES) != L.canonical(graph, ignore=L.TIMES)
+    assert L.canonical(other, ignore=L.TIMES, relabel=True) == L.canonical(
+        graph, ignore=L.TIMES, relabel=True
+    )
