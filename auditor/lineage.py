@@ -10,18 +10,29 @@ The graph is a ``networkx.MultiDiGraph`` built only through the public methods o
 for the same history. Edges point downstream, from what came first to what was derived from
 it; each edge's key is its ``kind``, so two nodes are joined at most once per kind.
 
-Node IDs are stable strings (reports link to them); every node has ``type`` and ``label``:
+Node IDs are stable strings (reports link to them). Every node has ``type`` (the first part
+of its ID) and ``label``; times are POSIX floats in the graph and ISO-8601 in JSON. The ID an
+attribute would call ``id`` is ``commit``/``job``/``export``, since node-link JSON owns ``id``.
 
-=========================================  ==========================================
-``repo:<name>``                            a repo (``repo_type`` user/spec, ``pipeline``)
-``commit:<repo>@<id>``                     a commit; ``kind`` is data, spec or output
-``pipeline:<name>@v<version>``             one version of a pipeline spec (``spec``)
-``job:<pipeline>@<id>``                    a job (state, reason, datum counters)
-``file:<repo>:<path>@<sha256[:16]>``       a file version: one per (repo, path, content)
-``model:<repo>@<id>``                      a commit holding a model file (``model.keras``…)
-``audit:<repo>@<id>``                      a commit holding ``/audit.json`` (verdict, counts)
-``export:<id>``                            a mobile export recorded in ``tulip_exports``
-=========================================  ==========================================
+==================================  ==========================================================
+``repo:<name>``                     a repo: name, repo_type (user/spec), pipeline, description
+``commit:<repo>@<id>``              a commit: repo, branch, commit, kind (data/spec/output),
+                                    origin, parent, started, finished, size_bytes, error,
+                                    description, metadata; data commits also files,
+                                    files_added, files_modified, files_deleted
+``pipeline:<name>@v<version>``      a spec version: name, version, spec, spec_commit, current
+``job:<pipeline>@<id>``             a job: pipeline, job, state, reason, created, started,
+                                    finished, data_processed/skipped/failed/recovered/total,
+                                    spec_version
+``file:<repo>:<path>@<sha[:16]>``   a file version (one per repo, path and content): repo,
+                                    path, sha256, size, cls (its folder: the class label)
+``model:<repo>@<id>``               an output commit's own model file: repo, commit, path,
+                                    sha256, size, created
+``audit:<repo>@<id>``               an output commit's own /audit.json: repo, commit, verdict,
+                                    findings, by_severity, by_check, data, reference
+``export:<id>``                     a mobile export from ``tulip_exports``: export, model,
+                                    audit, forced, reason, targets, sha256, time, record
+==================================  ==========================================================
 
 Edge kinds: ``contains`` (repo → commit), ``parent`` (parent → child commit), ``provenance``
 (input commit → output commit, one per ``direct_provenance`` entry, spec commits included),
