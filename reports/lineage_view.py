@@ -89,6 +89,14 @@ def from_node_link(data: dict, center: str | None = None) -> LineageView | None:
     return simplify(G, center)
 
 
+def _repo_and_commit(node: str, attrs: dict) -> tuple[str | None, str | None]:
+    """From the attributes, else from the node ID ``commit:<repo>@<id>``."""
+    repo, commit = attrs.get("repo"), attrs.get("commit")
+    if (not repo or not commit) and node.startswith("commit:") and "@" in node:
+        repo, _, commit = node[len("commit:") :].rpartition("@")
+    return repo, commit
+
+
 def _commit_status(attrs: dict) -> str:
     if attrs.get("error"):
         return "fail"
@@ -107,7 +115,7 @@ def simplify(H: nx.MultiDiGraph, center: str, *, max_nodes: int = MAX_NODES) -> 
         if t == "commit":
             if a.get("kind") == "spec":
                 continue  # drawn as its pipeline version, below
-            repo, cid = a.get("repo"), a.get("id")
+            repo, cid = _repo_and_commit(n, a)
             role = "data" if a.get("kind") == "data" else "output"
             desc = a.get("description") or ""
             detail = a.get("error") or desc or (a.get("branch") or "")
@@ -122,8 +130,10 @@ def simplify(H: nx.MultiDiGraph, center: str, *, max_nodes: int = MAX_NODES) -> 
             if pipe is not None:
                 alias[n] = pipe
             else:
-                views[n] = NodeView(n, "pipeline", a.get("label") or n, "pipeline spec",
-                                    a.get("repo"), a.get("id"), "spec")  # fmt: skip
+                repo, cid = _repo_and_commit(n, a)
+                views[n] = NodeView(
+                    n, "pipeline", a.get("label") or n, "pipeline spec", repo, cid, "spec"
+                )
         elif t == "pipeline":
             views[n] = NodeView(
                 n, "pipeline", a.get("label") or n, f"spec commit {str(a.get('spec_commit'))[:8]}",
