@@ -18,8 +18,11 @@ reports and export see what they see from the embedded store. The 2.x quirks han
   exact file paths, not directories, and says nothing about the kind of change.)
 - File hashes are pachd's (over chunk hashes): equal content gives equal hashes on one
   cluster, but they are not sha256 of the bytes as in the embedded store.
-- Specs carry no files in 2.x (pachd keeps them in its database); the spec comes from
-  ``PipelineInfo.user_spec_json``.
+- Spec commits hold no files in 2.x (pachd keeps specs in its database: "create an empty
+  spec commit to mark the update", pps api_server.go). The embedded store keeps each version
+  in ``P.spec@<id>:/spec.json``; here that file is served from ``ListPipeline(history=-1)``
+  (``user_spec_json`` of the version whose ``spec_commit`` is the commit), rendered exactly as
+  the embedded store writes it, so lineage sees every spec version on both backends.
 
 A cluster that cannot be reached raises ``BackendUnavailable`` within ``connect_timeout``
 seconds (a version call with a deadline), never a hang.
@@ -27,6 +30,7 @@ seconds (a version call with a deadline), never a hang.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -86,6 +90,7 @@ PACHD_ADDRESS_ENV = "PACHD_ADDRESS"
 CONNECT_TIMEOUT = 4.0  # seconds to reach pachd before giving up
 PROJECT = "default"
 SPEC_SUFFIX = ".spec"
+SPEC_FILE = "/spec.json"
 CHUNK = 4 * 1024 * 1024  # bytes per ModifyFile message (pachd's limit is 20 MiB)
 
 _JOB_STATES = {
@@ -282,6 +287,7 @@ class PachydermBackend(Backend):
     def __init__(self, client: Client, *, address: str | None = None):
         self.client = client
         self.address = address or getattr(client, "address", "pachd")
+        self._specs: dict[str, dict[str, bytes]] = {}  # pipeline -> spec commit id -> spec.json
 
     # -- connecting -------------------------------------------------------------------------
     @classmethod
@@ -553,6 +559,9 @@ class PachydermBackend(Backend):
             (_ref(p) for p in ci.direct_provenance if not _hidden(p.repo)), key=lambda r: (r.repo, r.id)
         )
         kind = ci.origin.kind if ci.origin is not None else pfs.OriginKind.AUTO
+        if c.repo.type == "spec":
+            blob = self._spec_blob(repo_name(c.repo), c.id)
+            size = len(blob) if blob is not None else size
         return CommitInfo(
             repo=repo_name(c.repo),
             branch=c.branch.name if c.branch is not None and c.branch.name else None,
@@ -588,10 +597,28 @@ class PachydermBackend(Backend):
             return [self._commit_info(ci) for ci in infos]
 
     def _set_members(self, commit_id: str, infos: Iterable[pfs.CommitInfo]) -> list[CommitInfo]:
-        members = [self._commit_info(ci) for ci in infos if ci.commit.id == commit_id and not _hidden(ci.commit.repo)]
+        """The set's own commits (not the older ones it depends on, which pachd includes),
+        upstream first; ties in repo-name order, as the embedded store orders them."""
+        members = {
+            repo_name(ci.commit.repo): self._commit_info(ci)
+            for ci in infos
+            if ci.commit.id == commit_id and not _hidden(ci.commit.repo)
+        }
         if not members:
             raise CommitNotFound(f"no commit set {commit_id}")
-        return members
+        needs = {
+            name: {p.repo for p in c.direct_provenance if p.id == commit_id and p.repo in members}
+            for name, c in members.items()
+        }
+        ordered: list[CommitInfo] = []
+        while needs:
+            ready = sorted(n for n, deps in needs.items() if not deps) or sorted(needs)[:1]
+            name = ready[0]
+            ordered.append(members[name])
+            del needs[name]
+            for deps in needs.values():
+                deps.discard(name)
+        return ordered
 
     def commit_set(self, commit_id: str) -> list[CommitInfo]:
         with self._rpc(f"inspect commit set {commit_id}", commit=commit_id):
@@ -670,6 +697,36 @@ class PachydermBackend(Backend):
             if edits:
                 self.client.metadata.edit_metadata(edits=edits)
 
+    # -- spec files (virtual) -----------------------------------------------------------------
+    def _spec_blob(self, repo: str, commit_id: str) -> bytes | None:
+        """``P.spec@<id>:/spec.json``, rendered as the embedded store writes it, or None."""
+        pipeline = repo.removesuffix(SPEC_SUFFIX)
+        blobs = self._specs.get(pipeline)
+        if blobs is None or commit_id not in blobs:
+            blobs = {}
+            try:
+                with self._rpc(f"list the versions of pipeline {pipeline}", pipeline=pipeline):
+                    versions = list(self.client.pps.list_pipeline(pipeline=pps.Pipeline(name=pipeline), history=-1))
+            except TulipError:
+                versions = []
+            for pi in versions:
+                if pi.spec_commit is not None and pi.spec_commit.id:
+                    spec = self._pipeline_info(pi).spec
+                    blobs[pi.spec_commit.id] = json.dumps(spec, indent=2, sort_keys=True).encode()
+            self._specs[pipeline] = blobs
+        return blobs.get(commit_id)
+
+    def _spec_files(self, repo: str, commit_id: str, path: str) -> list[FileInfo]:
+        """The virtual files of a spec commit at or under ``path``."""
+        blob = self._spec_blob(repo, commit_id)
+        if blob is None:
+            self.inspect_commit(repo, commit_id)  # CommitNotFound if it is not there at all
+            return []
+        if path not in ("/", SPEC_FILE):
+            return []
+        digest = hashlib.sha256(blob).hexdigest()
+        return [FileInfo(SPEC_FILE, "file", len(blob), digest, commit_id, repo)]
+
     # -- files ------------------------------------------------------------------------------
     def _file_info(self, repo: str, commit_id: str, fi: pfs.FileInfo, *, strip: bool = True) -> FileInfo:
         is_dir = fi.file_type == pfs.FileType.DIR
@@ -687,6 +744,9 @@ class PachydermBackend(Backend):
 
     def walk_files(self, repo: str, commit_id: str, path: str = "/") -> Iterator[FileInfo]:
         path = normalize_path(path)
+        if repo.endswith(SPEC_SUFFIX):
+            yield from self._spec_files(repo, commit_id, path)
+            return
         ctx = {"repo": repo, "commit": commit_id, "path": path}
         with self._rpc(f"walk {repo}@{commit_id}:{path}", **ctx):
             try:
@@ -703,7 +763,7 @@ class PachydermBackend(Backend):
         self, repo: str, commit_id: str, path: str = "/", *, recursive: bool = False
     ) -> list[FileInfo]:
         path = normalize_path(path)
-        if recursive:
+        if recursive or repo.endswith(SPEC_SUFFIX):
             files = list(self.walk_files(repo, commit_id, path))
             if not files and path != "/":
                 raise FileNotFound(f"no file or directory {path} in {repo}@{commit_id}")
@@ -721,6 +781,13 @@ class PachydermBackend(Backend):
 
     def inspect_file(self, repo: str, commit_id: str, path: str) -> FileInfo:
         path = normalize_path(path)
+        if repo.endswith(SPEC_SUFFIX):
+            files = self._spec_files(repo, commit_id, path)
+            if path == "/" and files:
+                return FileInfo("/", "dir", files[0].size, None, commit_id, repo)
+            if not files:
+                raise FileNotFound(f"no file or directory {path} in {repo}@{commit_id}")
+            return files[0]
         ctx = {"repo": repo, "commit": commit_id, "path": path}
         with self._rpc(f"inspect file {repo}@{commit_id}:{path}", **ctx):
             fi = self.client.pfs.inspect_file(file=_file(repo, commit_id, path))
@@ -729,6 +796,10 @@ class PachydermBackend(Backend):
 
     def get_file(self, repo: str, commit_id: str, path: str) -> bytes:
         path = normalize_path(path)
+        if repo.endswith(SPEC_SUFFIX):
+            if self.inspect_file(repo, commit_id, path).type != "file":
+                raise FileNotFound(f"{path} in {repo}@{commit_id} is a directory")
+            return self._spec_blob(repo, commit_id) or b""
         ctx = {"repo": repo, "commit": commit_id, "path": path}
         try:
             with self._rpc(f"get file {repo}@{commit_id}:{path}", **ctx):
@@ -771,7 +842,7 @@ class PachydermBackend(Backend):
         path = normalize_path(path)
         old_repo = old_repo or repo
         old_path = normalize_path(old_path) if old_path else path
-        if old_commit is None or old_path != path:
+        if old_commit is None or old_path != path or SPEC_SUFFIX in (repo[-5:], old_repo[-5:]):
             return self._diff_by_walking(repo, new_commit, old_commit, path, old_repo, old_path)
         return self._diff(repo, new_commit, path, old_repo=old_repo, old_commit=old_commit)
 
@@ -841,7 +912,10 @@ class PachydermBackend(Backend):
         current = {f.path: f.hash for f in self.walk_files(repo, start, path)}
         result: list[PathCommit] = []
         for commit in self._chain(repo, start):
-            changes = self._diff(repo, commit.id, path)
+            if repo.endswith(SPEC_SUFFIX):
+                changes = self._diff_by_walking(repo, commit.id, commit.parent, path, repo, path)
+            else:
+                changes = self._diff(repo, commit.id, path)
             if not changes:
                 continue
             before = dict(current)
@@ -862,6 +936,8 @@ class PachydermBackend(Backend):
 
     def introduced_by(self, repo: str, commit_id: str, paths: Iterable[str]) -> dict[str, str]:
         """For each path present in ``commit_id``, the newest commit whose diff touched it."""
+        if repo.endswith(SPEC_SUFFIX):
+            return super().introduced_by(repo, commit_id, paths)
         wanted = {normalize_path(p) for p in paths}
         present = {f.path for f in self.walk_files(repo, commit_id)}
         pending = wanted & present
@@ -911,6 +987,7 @@ class PachydermBackend(Backend):
                 f"spec field 'input' names repo {missing[0] if missing else '?'!r}, which does not exist; "
                 f"create it first (tulip create repo {missing[0] if missing else 'NAME'}); repos: {self._names_or_none()}"
             ) from None
+        self._specs.pop(name, None)
         if dry_run:
             now = time.time()
             return PipelineInfo(
@@ -976,6 +1053,7 @@ class PachydermBackend(Backend):
         self.inspect_pipeline(name)
         with self._rpc(f"delete pipeline {name}", pipeline=name):
             self.client.pps.delete_pipeline(pipeline=pps.Pipeline(name=name))
+        self._specs.pop(name, None)
 
     def set_pipeline_state(self, name: str, state: str) -> None:
         """"paused" stops the pipeline (no new jobs), "running" starts it again."""

@@ -433,8 +433,8 @@ class Double:
         self.s.create_pipeline(spec, json.dumps(spec), update=req.update, reprocess=req.reprocess, dry_run=req.dry_run)
         return Empty()
 
-    def pipeline_info(self, name: str) -> pps.PipelineInfo:
-        p = self.s.pipeline(name)
+    def pipeline_info(self, name: str, version=None) -> pps.PipelineInfo:
+        p = version or self.s.pipeline(name)
         request = pps.CreatePipelineRequest().from_dict(p.spec)
         details = pps.PipelineInfoDetails(
             created_at=p.created,
@@ -472,7 +472,13 @@ class Double:
             names = [req.pipeline.name] if req.pipeline and req.pipeline.name else sorted(
                 self.s.pipelines, key=lambda n: self.s.pipelines[n].created
             )
-            infos = [self.pipeline_info(n) for n in names]
+            infos = []
+            for n in names:
+                infos.append(self.pipeline_info(n))
+                # history: 0 is the current version, N adds N older ones, -1 all of them
+                older = list(reversed(self.s.pipeline(n).history))
+                keep = older if req.history < 0 else older[: req.history]
+                infos += [self.pipeline_info(n, v) for v in keep]
         yield from infos
 
     def DeletePipeline(self, req: pps.DeletePipelineRequest, ctx) -> Empty:

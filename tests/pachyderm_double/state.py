@@ -283,6 +283,7 @@ class PipelineRec:
     stopped: bool = False
     metadata: dict[str, str] = field(default_factory=dict)
     succeeded_datums: set[str] = field(default_factory=set)
+    history: list[PipelineRec] = field(default_factory=list)  # earlier versions, oldest first
 
 
 @dataclass
@@ -324,6 +325,7 @@ class DoubleJob:
     spec: dict
     inputs: dict[str, dict[str, bytes]]  # input name -> {path: content}, the whole input commit
     previous_output: dict[str, bytes]
+    input_commits: dict[str, str] = field(default_factory=dict)  # input name -> commit ID
     logs: list[str] = field(default_factory=list)
 
     def log(self, message: str) -> None:
@@ -823,6 +825,8 @@ class PachdState:
             if existing is None:
                 self.pipelines[name] = PipelineRec(name, 1, spec, user_json, effective, set_id, t, t, new_id())
             else:
+                existing.history.append(copy.copy(existing))
+                existing.history[-1].history = []
                 existing.version += 1
                 existing.spec, existing.user_json, existing.effective_json = spec, user_json, effective
                 existing.spec_commit, existing.updated = set_id, t
@@ -900,12 +904,12 @@ class PachdState:
                 ]
                 broken = [pc for pc in provs if pc.error]
                 if broken:
-                    reason = f"unrunnable: input commit {commit_str(broken[0].key)} failed"
+                    reason = f"unrunnable because input commit {commit_str(broken[0].key)} failed"
                     self._end_job(job, out, metas, JOB_UNRUNNABLE, reason)
                     continue
                 job.state, job.started = JOB_RUNNING, now()
                 spec = copy.deepcopy(p.spec)
-                inputs, datums = self._job_inputs(spec, out, p.salt)
+                inputs, commits, datums = self._job_inputs(spec, out, p.salt)
                 prev_files = dict(self.commits[(out.repo, out.parent)].files) if out.parent else {}
                 dj = DoubleJob(
                     p.name,
@@ -913,21 +917,25 @@ class PachdState:
                     spec,
                     {name: {path: f.data for path, f in files.items()} for name, files in inputs.items()},
                     {path: f.data for path, f in prev_files.items()},
+                    commits,
                 )
                 return job, out, dj, datums, metas
             return None
 
-    def _job_inputs(self, spec: dict, out: CommitRec, salt: str) -> tuple[dict, list[DatumRec]]:
+    def _job_inputs(self, spec: dict, out: CommitRec, salt: str) -> tuple[dict, dict, list[DatumRec]]:
         from .specs import datum_groups
 
         by_repo = {k[0]: self.commits[k] for k in out.provenance if k in self.commits}
         inputs: dict[str, dict[str, FileRec]] = {}
+        commits: dict[str, str] = {}
 
         def leaf_entries(leaf: dict) -> tuple[str, CommitRec | None]:
             key = (DEFAULT_PROJECT, leaf["repo"], leaf.get("repoType") or USER_REPO)
             c = by_repo.get(key)
             name = leaf.get("name") or leaf["repo"]
             inputs[name] = dict(c.files) if c else {}
+            if c is not None:
+                commits[name] = c.id
             return name, c
 
         groups = datum_groups(spec["input"], leaf_entries)
@@ -943,7 +951,7 @@ class PachdState:
                     files.append((c.repo, c.id, name, e))
             h.update(salt.encode())
             datums.append(DatumRec(h.hexdigest(), DATUM_SUCCESS, files))
-        return inputs, datums
+        return inputs, commits, datums
 
     def finish_job(
         self,
@@ -971,7 +979,8 @@ class PachdState:
                 for d in failed_datums:
                     d.state = DATUM_FAILED
                 job.data_failed = len(failed_datums)
-                reason = f"datum failed: {result}"
+                # pachd's JobInfo.reason names the failed datum; the user's stderr is in the logs
+                reason = f"datum {failed_datums[0].id if failed_datums else '?'} failed"
                 job.logs.append(("", str(result)))
                 self._end_job(job, out, metas, JOB_FAILURE, reason)
                 return
