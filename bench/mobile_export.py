@@ -16,6 +16,7 @@ TFLITE_METADATA, and measures, each against a baseline from the same run:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -92,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     from mobile.metadata import AuditRef, CommitRef, Provenance, embed_manifest, verify
     from mobile.preprocess import ANDROID, IOS, PIPELINE, preprocess
 
-    original, convert_s = build_model(args.alpha)
+    with contextlib.redirect_stdout(sys.stderr):  # the converter prints; keep --json clean
+        original, convert_s = build_model(args.alpha)
     labels = ["daisy", "dandelion", "roses", "sunflowers", "tulips"]
     provenance = Provenance(
         model=CommitRef("Convert", "c" * 32),
