@@ -1,0 +1,397 @@
+"""Run every check on one data commit's embeddings and decide the verdict.
+
+Pure: embeddings in, findings and the ``tulip.audit/v1`` document out. No store, no
+TensorFlow, no printing; the same inputs and policy give the same findings (every random
+choice is seeded). The Audit stage and ``tulip audit`` load the EmbeddingSets, call
+:func:`run_audit`, fill ``introduced_by`` through blame (:meth:`AuditResult.with_introduced_by`)
+and write the document.
+
+Order matters: copies are found first (class-level tests set exact copies aside and keep near
+copies in one fold), then class-level problems (overlap, lookalikes, new labels, drift,
+imbalance), and only then per-image label issues, with the classes that class-level findings
+join merged, so that one misnamed class does not flood the per-image queue.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from auditor.checks.class_imbalance import class_imbalance
+from auditor.checks.class_overlap import class_overlap, overlap_matrix
+from auditor.checks.cross_class_duplicate import cross_class_duplicate
+from auditor.checks.drift import drift
+from auditor.checks.duplicate import duplicate
+from auditor.checks.label_issue import label_issue, label_scores
+from auditor.checks.lookalike_class import gallery_match, lookalike_class
+from auditor.checks.new_label import new_label
+from auditor.checks.split_leakage import split_leakage
+from auditor.checks.unreadable_file import unreadable_file
+from auditor.features import auto_dims, fit_projection
+from auditor.findings import SCORES, Finding, audit_document, with_introduced_by
+from auditor.neighbours import duplicate_groups, nearest, similar_pairs
+from auditor.policy import Policy
+from pipelines.records import EmbeddingSet
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    document: dict[str, Any]
+    findings: list[Finding]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> str:
+        return self.document["verdict"]
+
+    def with_introduced_by(
+        self, commits_of: Callable[[str], Iterable[Mapping[str, str]]]
+    ) -> AuditResult:
+        """The same result with each finding's ``introduced_by`` filled from its files
+        (``commits_of(path)`` gives the {"repo", "commit"} that added the path)."""
+        findings = with_introduced_by(self.findings, commits_of)
+        by_key = {_key(f): f for f in findings}
+        doc = dict(self.document)
+        doc["findings"] = [
+            by_key[_key(Finding.from_dict(d))].to_dict() for d in self.document["findings"]
+        ]
+        return replace(self, document=doc, findings=findings)
+
+
+def _key(f: Finding) -> tuple:
+    return (f.check, f.severity, tuple(f.classes), tuple(f.files), f.message)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    def run(self, name: str, fn: Callable[[], Any]) -> Any:
+        t = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - t, 4)
+
+
+def _projection_points(
+    plane: np.ndarray, labels: list[str], paths: list[str], limit: int, seed: int
+) -> dict[str, Any] | None:
+    if len(plane) == 0:
+        return None
+    rows = np.arange(len(plane))
+    if len(rows) > limit:
+        rows = np.sort(np.random.default_rng(seed).choice(len(rows), limit, replace=False))
+    return {
+        "method": "pca",
+        "points": len(rows),
+        "of": len(plane),
+        "x": [round(float(v), 4) for v in plane[rows, 0]],
+        "y": [round(float(v), 4) for v in plane[rows, 1]],
+        "label": [labels[i] for i in rows],
+        "path": [paths[i] for i in rows],
+    }
+
+
+def _class_stats(
+    data: EmbeddingSet, findings: list[Finding], known: set[str] | None, reference: set[str] | None
+) -> dict[str, dict[str, Any]]:
+    labels = data.labels
+    stats: dict[str, dict[str, Any]] = {}
+    vectors = data.vectors
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    lab = np.array(labels)
+    for label in sorted(set(labels) | {r.label for r in data.unreadable}):
+        rows = lab == label
+        spread = None
+        if rows.sum() > 1:
+            u = unit[rows]
+            spread = round(float(((u - u.mean(axis=0)) ** 2).sum(axis=1).mean()), 4)
+        stats[label] = {
+            "images": int(rows.sum()),
+            "unreadable": sum(r.label == label for r in data.unreadable),
+            "spread": spread,
+            "new": None if known is None else label not in known,
+            "in_reference": None if reference is None else label in reference,
+            "findings": {},
+        }
+    for f in findings:
+        for label in set(f.classes):
+            if label in stats:
+                counts = stats[label]["findings"]
+                counts[f.check] = counts.get(f.check, 0) + 1
+    return stats
+
+
+def run_audit(
+    data: EmbeddingSet,
+    *,
+    reference: EmbeddingSet | None = None,
+    previous: EmbeddingSet | None = None,
+    splits: Mapping[str, str] | None = None,
+    policy: Policy | None = None,
+    data_ref: Mapping[str, str],
+    reference_ref: Mapping[str, str] | None = None,
+    previous_ref: Mapping[str, str] | None = None,
+) -> AuditResult:
+    """Audit ``data``. reference: a labelled gallery of other pictures (lookalike_class,
+    new_label). previous: the last audited commit's embeddings (drift; new labels; it serves as
+    the gallery when no reference is given, which catches a renamed class). splits: split name
+    per path (split_leakage). data_ref / reference_ref / previous_ref: {repo, branch, commit}
+    for the document."""
+    policy = policy or Policy()
+    threads = int(policy.audit["threads"])
+    if threads <= 0:
+        return _run_audit(
+            data, reference, previous, splits, policy, data_ref, reference_ref, previous_ref
+        )
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=threads):
+        return _run_audit(
+            data, reference, previous, splits, policy, data_ref, reference_ref, previous_ref
+        )
+
+
+def _run_audit(
+    data: EmbeddingSet,
+    reference: EmbeddingSet | None,
+    previous: EmbeddingSet | None,
+    splits: Mapping[str, str] | None,
+    policy: Policy,
+    data_ref: Mapping[str, str],
+    reference_ref: Mapping[str, str] | None,
+    previous_ref: Mapping[str, str] | None,
+) -> AuditResult:
+    seed = int(policy.audit["seed"])
+    clock = _Clock()
+    started = time.perf_counter()
+    findings: list[Finding] = []
+
+    def run(
+        check: str, fn: Callable[..., list[Finding]], *args: Any, **kwargs: Any
+    ) -> list[Finding]:
+        if not policy.enabled(check):
+            return []
+        found = clock.run(check, lambda: fn(*args, **policy.options(check), **kwargs))
+        findings.extend(found)
+        return found
+
+    x, labels, paths = data.vectors, list(data.labels), list(data.paths)
+    n = len(x)
+    known: set[str] | None = None
+    if previous is not None or reference is not None:
+        known = set(previous.labels if previous is not None else ()) | set(
+            reference.labels if reference is not None else ()
+        )
+    gallery, gallery_name = (
+        (reference, "reference") if reference is not None else (previous, "previous commit")
+    )
+    if gallery is not None and len(gallery) and gallery.vectors.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"the {gallery_name} embeddings are {gallery.vectors.shape[1]}-d but the data's are "
+            f"{x.shape[1]}-d: embed both with the same architecture"
+        )
+
+    run(
+        "unreadable_file",
+        unreadable_file,
+        [r.path for r in data.unreadable],
+        [r.reason for r in data.unreadable],
+        labels=[r.label for r in data.unreadable],
+    )
+
+    # shared work: copies, neighbours and the whitened space
+    center = x.mean(axis=0) if n else None
+    thresholds = [
+        policy.settings[c]["near_threshold"]
+        for c in ("duplicate", "cross_class_duplicate", "split_leakage")
+        if policy.enabled(c)
+    ]
+    near = min([*thresholds, policy.settings["duplicate"]["near_threshold"]])
+    pairs = (
+        clock.run("neighbours", lambda: similar_pairs(x, threshold=near, center=center))
+        if n
+        else np.zeros((0, 3))
+    )
+    groups = duplicate_groups(n, sha256=data.sha256, pairs=pairs)
+    copies = dict(sha256=data.sha256, center=center, pairs=pairs)
+    if n:
+        run("duplicate", duplicate, x, labels, paths, **copies)
+        run("cross_class_duplicate", cross_class_duplicate, x, labels, paths, **copies)
+        if splits:
+            run("split_leakage", split_leakage, x, labels, paths, splits, **copies)
+
+    statistical = n >= 3 and len(set(labels)) >= 1
+    features = gallery_features = None
+    overlap = match = None
+    if statistical:
+
+        def project():
+            parts = [x] + [s.vectors for s in (reference, previous) if s is not None and len(s)]
+            n_classes = len(set(labels) | (known or set()))
+            dims = int(policy.audit["dims"]) or auto_dims(n_classes)
+            return fit_projection(np.vstack(parts), dims=dims, seed=seed)
+
+        projection = clock.run("features", project)
+        features = projection(x)
+
+        if policy.enabled("class_overlap"):
+            opts = policy.options("class_overlap")
+            overlap = clock.run(
+                "class_overlap",
+                lambda: overlap_matrix(
+                    features,
+                    labels,
+                    sha256=data.sha256,
+                    groups=groups,
+                    folds=opts["folds"],
+                    ridge=opts["ridge"],
+                    min_images=opts["min_images"],
+                    seed=seed,
+                ),
+            )
+            run(
+                "class_overlap",
+                class_overlap,
+                x,
+                labels,
+                paths,
+                sha256=data.sha256,
+                known_labels=known,
+                matrix=overlap,
+                seed=seed,
+            )
+
+        if gallery is not None and len(gallery):
+            gallery_features = projection(gallery.vectors)
+            opts = policy.options("lookalike_class")
+            if policy.enabled("lookalike_class") or policy.enabled("new_label"):
+                match = clock.run(
+                    "lookalike_class",
+                    lambda: gallery_match(
+                        features,
+                        labels,
+                        gallery_features,
+                        gallery.labels,
+                        sha256=data.sha256,
+                        candidates=opts["candidates"],
+                        folds=opts["folds"],
+                        ridge=opts["ridge"],
+                        min_images=opts["min_images"],
+                        seed=seed,
+                    ),
+                )
+            run(
+                "lookalike_class",
+                lookalike_class,
+                x,
+                labels,
+                paths,
+                gallery.vectors,
+                gallery.labels,
+                match=match,
+                gallery_name=gallery_name,
+                seed=seed,
+            )
+            run(
+                "new_label",
+                new_label,
+                x,
+                labels,
+                paths,
+                gallery.vectors,
+                gallery.labels,
+                known_labels=known,
+                threshold=opts["threshold"],
+                match=match,
+                gallery_name=gallery_name,
+                seed=seed,
+            )
+        elif known is not None:
+            run(
+                "new_label",
+                new_label,
+                x,
+                labels,
+                paths,
+                known_labels=known,
+                gallery_name=gallery_name,
+                seed=seed,
+            )
+
+    if previous is not None and len(previous) and n:
+        run(
+            "drift",
+            drift,
+            x,
+            labels,
+            paths,
+            previous.vectors,
+            previous.labels,
+            sha256=data.sha256,
+            previous_sha256=previous.sha256,
+            seed=seed,
+        )
+
+    run("class_imbalance", class_imbalance, labels, paths)
+
+    if statistical and policy.enabled("label_issue"):
+        merge = [f.classes for f in findings if f.check in ("class_overlap", "lookalike_class")]
+        merge = [m for m in merge if all(c in set(labels) for c in m)]
+        opts = policy.options("label_issue")
+        neighbours = clock.run(
+            "label_issue", lambda: nearest(x, opts["k"], groups=groups, center=center)
+        )
+        scores = clock.run(
+            "label_issue",
+            lambda: label_scores(
+                x,
+                labels,
+                merge=merge,
+                k=opts["k"],
+                temperature=opts["temperature"],
+                regularization=opts["regularization"],
+                folds=opts["folds"],
+                groups=groups,
+                features=features,
+                neighbours=neighbours,
+                seed=seed,
+            ),
+        )
+        run("label_issue", label_issue, x, labels, paths, merge=merge, scores=scores, seed=seed)
+
+    plane = projection.plane(x) if statistical else np.zeros((0, 2))
+    clock.timings["total"] = round(time.perf_counter() - started, 4)
+    extra = {
+        "previous": None
+        if previous_ref is None
+        else {k: previous_ref.get(k) for k in ("repo", "branch", "commit")},
+        "architecture": data.architecture,
+        "class_stats": _class_stats(
+            data, findings, known, None if reference is None else set(reference.labels)
+        ),
+        "overlap": None
+        if overlap is None
+        else {**overlap.to_dict(), "threshold": policy.settings["class_overlap"]["threshold"]},
+        "gallery": None if match is None else {**match.to_dict(), "source": gallery_name},
+        "projection": _projection_points(
+            plane, labels, paths, int(policy.audit["projection_points"]), seed
+        ),
+        "scores": {c: SCORES[c] for c in sorted({f.check for f in findings})},
+        "policy": policy.to_dict(),
+        "timings": dict(clock.timings),
+    }
+    doc = audit_document(
+        findings,
+        data_ref=data_ref,
+        reference_ref=reference_ref,
+        labels=labels,
+        unreadable=len(data.unreadable),
+        extra=extra,
+    )
+    return AuditResult(document=doc, findings=list(findings), timings=dict(clock.timings))

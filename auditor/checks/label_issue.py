@@ -1,0 +1,234 @@
+"""Which single images carry the wrong label.
+
+Two independent, out-of-sample opinions on each image's class:
+
+- a logistic regression on the audit's whitened features, cross-validated (the image never
+  trains the model that judges it; copies of one picture stay in one fold);
+- its k nearest neighbours by centred cosine in the full embedding space, weighted by
+  similarity (copies of the same picture do not vote for each other).
+
+An image is flagged when (a) on the average of the two opinions, its given label is among the
+least likely in the data, within cleanlab's estimate of how many labels are wrong
+(``cleanlab.count.num_label_issues``, ranked by ``cleanlab.rank.get_label_quality_scores``),
+or (b) confident learning on the regression alone flags it
+(``cleanlab.filter.find_label_issues``, defaults) *and* its neighbours' majority label is
+not its own. The average removes the errors that one view makes alone; (b) restores the
+clear cases the average dilutes.
+
+With 5 % of the 600 flower photos' labels flipped at random, this beats
+``find_label_issues`` on the same regression probabilities in both precision and recall
+(bench/audit_quality.py reports both).
+
+Classes that a class-level finding says are one class (``merge``) are joined first, so that a
+whole misnamed class does not flood the per-image queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from auditor.features import auto_dims, fit_projection
+from auditor.findings import Finding
+from auditor.inputs import as_matrix, check_data, check_severity
+from auditor.neighbours import nearest
+from auditor.separability import splits
+
+
+@dataclass(frozen=True)
+class LabelScores:
+    """Out-of-sample class probabilities of the rows that were scored."""
+
+    rows: np.ndarray  # indices into the data
+    classes: list[str]  # (merged) class names, columns of the probabilities
+    given: np.ndarray  # given class index per scored row
+    regression: np.ndarray  # (m, k) cross-validated logistic regression
+    neighbours: np.ndarray  # (m, k) k-NN vote shares
+    flagged: np.ndarray  # (m,) bool
+
+    @property
+    def combined(self) -> np.ndarray:
+        return (self.regression + self.neighbours) / 2
+
+
+def _merged_labels(labels: list[str], merge: Sequence[Collection[str]]) -> list[str]:
+    name = {}
+    groups: list[set[str]] = []
+    for group in merge:  # join overlapping groups, e.g. (a, b) and (b, c)
+        g = set(group)
+        for other in [o for o in groups if o & g]:
+            groups.remove(other)
+            g |= other
+        groups.append(g)
+    for g in groups:
+        joined = "+".join(sorted(g))
+        for label in g:
+            name[label] = joined
+    return [name.get(label, label) for label in labels]
+
+
+def _regression_probabilities(
+    z: np.ndarray, y: np.ndarray, k: int, groups: np.ndarray, folds: int, c: float, seed: int
+) -> np.ndarray:
+    from sklearn.linear_model import LogisticRegression
+
+    probs = np.zeros((len(y), k))
+    for train, test in splits(y, groups, folds, seed):
+        mu, sd = z[train].mean(axis=0), z[train].std(axis=0) + 1e-6
+        model = LogisticRegression(C=c, max_iter=1000).fit((z[train] - mu) / sd, y[train])
+        probs[np.ix_(test, model.classes_)] = model.predict_proba((z[test] - mu) / sd)
+    return probs
+
+
+def _neighbour_votes(
+    idx: np.ndarray, sim: np.ndarray, y: np.ndarray, k: int, temperature: float
+) -> np.ndarray:
+    finite = np.isfinite(sim)
+    top = np.where(finite, sim, -np.inf).max(axis=1, keepdims=True)
+    w = np.where(finite, np.exp((sim - top) / temperature), 0.0)
+    votes = np.zeros((len(y), k))
+    np.add.at(votes, (np.repeat(np.arange(len(y)), idx.shape[1]), y[idx].ravel()), w.ravel())
+    votes /= np.maximum(votes.sum(axis=1, keepdims=True), 1e-12)
+    n = idx.shape[1]
+    return (votes * n + 0.1) / (n + 0.1 * k)  # a little smoothing: no hard zeros
+
+
+def label_scores(
+    vectors: np.ndarray,
+    labels: Sequence[str],
+    *,
+    merge: Sequence[Collection[str]] = (),
+    exclude: Collection[str] = (),
+    k: int = 10,
+    temperature: float = 0.05,
+    regularization: float = 0.01,
+    folds: int = 5,
+    groups: np.ndarray | None = None,
+    features: np.ndarray | None = None,
+    neighbours: tuple[np.ndarray, np.ndarray] | None = None,
+    seed: int = 0,
+) -> LabelScores | None:
+    """Both opinions and the flags, or None when fewer than two classes can be scored.
+
+    Rows of ``exclude`` labels, and of classes with fewer than ``folds`` pictures, are not
+    scored. neighbours: precomputed :func:`auditor.neighbours.nearest` (indices, similarities)
+    over all rows; it is recomputed among the scored rows when rows are left out."""
+    from cleanlab.count import num_label_issues
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+
+    x = as_matrix(vectors)
+    merged = np.array(_merged_labels(list(labels), merge))
+    group_ids = np.arange(len(x)) if groups is None else np.asarray(groups)
+    scored = ~np.isin(np.array(labels), list(exclude))
+    # a class needs one picture per fold
+    for name in set(merged[scored]):
+        if len(set(group_ids[scored & (merged == name)])) < folds:
+            scored &= merged != name
+    rows = np.flatnonzero(scored)
+    classes = sorted(set(merged[rows]))
+    if len(classes) < 2:
+        return None
+    y = np.searchsorted(classes, merged[rows])
+    g = group_ids[rows]
+    if features is None:
+        features = fit_projection(x, dims=auto_dims(len(classes)), seed=seed)(x)
+    z = as_matrix(features, name="features", rows=len(x))[rows]
+    regression = _regression_probabilities(z, y, len(classes), g, folds, regularization, seed)
+    if neighbours is not None and len(rows) == len(x):
+        idx, sim = neighbours
+        idx, sim = idx[:, :k], sim[:, :k]
+    else:
+        idx, sim = nearest(x[rows], k, groups=g)
+    votes = _neighbour_votes(idx, sim, y, len(classes), temperature)
+    combined = (regression + votes) / 2
+    n_issues = int(num_label_issues(y, combined))
+    quality = get_label_quality_scores(y, combined)
+    ranked = np.zeros(len(y), bool)
+    ranked[np.argsort(quality, kind="stable")[:n_issues]] = True
+    confident = find_label_issues(y, regression) & (votes.argmax(axis=1) != y)
+    return LabelScores(rows, classes, y, regression, votes, ranked | confident)
+
+
+def label_issue(
+    vectors: np.ndarray,
+    labels: Sequence[str],
+    paths: Sequence[str],
+    *,
+    severity: str = "warn",
+    merge: Sequence[Collection[str]] = (),
+    exclude: Collection[str] = (),
+    k: int = 10,
+    temperature: float = 0.05,
+    regularization: float = 0.01,
+    folds: int = 5,
+    groups: np.ndarray | None = None,
+    features: np.ndarray | None = None,
+    neighbours: tuple[np.ndarray, np.ndarray] | None = None,
+    scores: LabelScores | None = None,
+    seed: int = 0,
+) -> list[Finding]:
+    """One finding per image whose label looks wrong; classes = [given, suggested].
+
+    merge: groups of labels to treat as one class (from class_overlap / lookalike findings).
+    exclude: labels not to score. k, temperature: neighbours and the softness of their
+    similarity weights. regularization: inverse L2 strength C of the logistic regression.
+    folds: cross-validation folds. groups: copy-group id per row (one fold per picture).
+    features: the rows in the audit's whitened space (fitted here when None). scores: a
+    precomputed :func:`label_scores`."""
+    x, labels, paths = check_data(vectors, labels, paths)
+    check_severity(severity)
+    if k < 1 or folds < 2:
+        raise ValueError(f"k must be >= 1 and folds >= 2, got k={k}, folds={folds}")
+    if scores is None:
+        scores = label_scores(
+            x,
+            labels,
+            merge=merge,
+            exclude=exclude,
+            k=k,
+            temperature=temperature,
+            regularization=regularization,
+            folds=folds,
+            groups=groups,
+            features=features,
+            neighbours=neighbours,
+            seed=seed,
+        )
+    if scores is None:
+        return []
+    combined = scores.combined
+    findings = []
+    for m in np.flatnonzero(scores.flagged):
+        i = int(scores.rows[m])
+        given = labels[i]
+        others = combined[m].copy()
+        others[scores.given[m]] = -1.0
+        suggested = scores.classes[int(others.argmax())]
+        if "+" in suggested and suggested not in set(labels):
+            # a merged class: suggest its largest member
+            members = suggested.split("+")
+            suggested = max(members, key=lambda c: (labels.count(c), c))
+        p_given = float(combined[m, scores.given[m]])
+        p_suggested = float(others.max())
+        findings.append(
+            Finding(
+                check="label_issue",
+                severity=severity,
+                classes=[given, suggested],
+                score=1.0 - p_given,
+                files=[paths[i]],
+                message=f"{paths[i]} is labelled {given} but looks like {suggested} "
+                f"(out-of-sample probability {p_given:.2f} for {given}, {p_suggested:.2f} for "
+                f"{suggested}); check it and move it if it is mislabelled",
+                details={
+                    "p_given": round(p_given, 4),
+                    "p_suggested": round(p_suggested, 4),
+                    "regression_given": round(float(scores.regression[m, scores.given[m]]), 4),
+                    "neighbours_given": round(float(scores.neighbours[m, scores.given[m]]), 4),
+                },
+            )
+        )
+    return findings

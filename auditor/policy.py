@@ -1,0 +1,214 @@
+"""Audit policy: which checks run, how severe their findings are, and their thresholds.
+
+A policy file (TOML or JSON) overrides the defaults below, one table per check::
+
+    # tulip-policy.toml
+    [label_issue]
+    severity = "info"          # per-image issues: review queue only
+
+    [class_overlap]
+    threshold = 0.6
+
+    [drift]
+    enabled = false
+
+    [audit]
+    seed = 1
+
+Keys not listed in ``DEFAULTS`` are refused with an error that names them, so a typo never
+silently turns a check back to its default. The verdict is the worst severity found: any
+``fail`` finding fails the audit, else any ``warn`` warns, else it passes (``info`` is free).
+
+Default severities: a whole-class problem fails (``class_overlap``, ``lookalike_class``, and a
+``cross_class_duplicate`` covering ``fail_fraction`` of a class); per-image and
+review-worthy findings warn (``label_issue``, ``new_label``, ``unreadable_file``,
+``class_imbalance``, ``drift``, ``split_leakage``, single ``cross_class_duplicate`` pictures);
+copies within a class are ``info``. The thresholds are the calibrated ones each check module
+documents.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines.errors import TulipError
+
+SEVERITY_VALUES = ("info", "warn", "fail")
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "audit": {
+        "seed": 0,  # seeds every random choice: same data, same findings
+        "dims": 0,  # whitened components; 0 = 6 per class, between 32 and 128
+        "projection_points": 2000,  # at most this many points in the report's 2-D scatter
+        # BLAS threads during the audit; 0 = the library default. Its matrices are small, and
+        # on a shared machine multi-threaded BLAS spin-waits: 1 thread was 10x faster under load
+        "threads": 1,
+    },
+    "unreadable_file": {"enabled": True, "severity": "warn"},
+    "duplicate": {"enabled": True, "severity": "info", "near_threshold": 0.80},
+    "cross_class_duplicate": {
+        "enabled": True,
+        "severity": "warn",
+        "class_severity": "fail",
+        "fail_fraction": 0.5,
+        "near_threshold": 0.80,
+    },
+    "split_leakage": {"enabled": True, "severity": "warn", "near_threshold": 0.80},
+    "class_overlap": {
+        "enabled": True,
+        "severity": "fail",
+        "threshold": 0.5,
+        "folds": 5,
+        "ridge": 1.0,
+        "min_images": 5,
+    },
+    "lookalike_class": {
+        "enabled": True,
+        "severity": "fail",
+        "threshold": 0.5,
+        "candidates": 3,
+        "folds": 5,
+        "ridge": 1.0,
+        "min_images": 5,
+    },
+    "new_label": {"enabled": True, "severity": "warn"},
+    "label_issue": {
+        "enabled": True,
+        "severity": "warn",
+        "k": 10,
+        "temperature": 0.05,
+        "regularization": 0.01,
+        "folds": 5,
+    },
+    "class_imbalance": {"enabled": True, "severity": "warn", "max_ratio": 5.0, "min_images": 20},
+    "drift": {
+        "enabled": True,
+        "severity": "warn",
+        "min_effect": 0.075,
+        "alpha": 0.01,
+        "min_added": 5,
+        "permutations": 200,
+    },
+}
+
+
+class InvalidPolicy(TulipError):
+    """A policy file that cannot be read, or names a check, key or value Tulip does not know."""
+
+
+def _check_value(section: str, key: str, value: Any, default: Any) -> Any:
+    where = f"[{section}] {key}"
+    if key in ("severity", "class_severity"):
+        if value not in SEVERITY_VALUES:
+            raise InvalidPolicy(
+                f"policy {where} = {value!r} is not a severity; use one of {list(SEVERITY_VALUES)}"
+            )
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise InvalidPolicy(f"policy {where} must be true or false, got {value!r}")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidPolicy(f"policy {where} must be an integer, got {value!r}")
+        if value < 0:
+            raise InvalidPolicy(f"policy {where} must not be negative, got {value}")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidPolicy(f"policy {where} must be a number, got {value!r}")
+        return float(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The effective settings: ``DEFAULTS`` with a policy file's overrides applied."""
+
+    settings: Mapping[str, Mapping[str, Any]] = field(
+        default_factory=lambda: copy.deepcopy(DEFAULTS)
+    )
+    source: str | None = None
+
+    @classmethod
+    def from_mapping(cls, overrides: Mapping[str, Any], *, source: str | None = None) -> Policy:
+        """Defaults overridden by ``overrides`` ({section: {key: value}}), validated."""
+        where = f" in {source}" if source else ""
+        if not isinstance(overrides, Mapping):
+            raise InvalidPolicy(
+                f"a policy must be a table of checks{where}, got {type(overrides).__name__}"
+            )
+        settings = copy.deepcopy(DEFAULTS)
+        for section, values in overrides.items():
+            if section not in DEFAULTS:
+                raise InvalidPolicy(
+                    f"unknown check {section!r}{where}; known: {', '.join(sorted(DEFAULTS))}"
+                )
+            if not isinstance(values, Mapping):
+                raise InvalidPolicy(f"policy [{section}]{where} must be a table of settings")
+            for key, value in values.items():
+                if key not in DEFAULTS[section]:
+                    raise InvalidPolicy(
+                        f"unknown setting {key!r} for [{section}]{where}; "
+                        f"known: {', '.join(sorted(DEFAULTS[section]))}"
+                    )
+                settings[section][key] = _check_value(section, key, value, DEFAULTS[section][key])
+        return cls(settings=settings, source=source)
+
+    def enabled(self, check: str) -> bool:
+        return bool(self.settings[check].get("enabled", True))
+
+    def options(self, check: str) -> dict[str, Any]:
+        """Keyword arguments for the check function (everything but ``enabled``)."""
+        return {k: v for k, v in self.settings[check].items() if k != "enabled"}
+
+    @property
+    def audit(self) -> Mapping[str, Any]:
+        return self.settings["audit"]
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return copy.deepcopy({k: dict(v) for k, v in self.settings.items()})
+
+
+def load_policy(path: str | Path | None) -> Policy:
+    """The policy in a .toml or .json file; the defaults when path is None."""
+    if path is None:
+        return Policy()
+    path = Path(path)
+    try:
+        text = path.read_bytes()
+    except OSError as e:
+        raise InvalidPolicy(f"cannot read policy file {path}: {e.strerror}") from e
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            data = tomllib.loads(text.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
+        raise InvalidPolicy(f"policy file {path} is not valid {kind}: {e}") from e
+    return Policy.from_mapping(data, source=str(path))
+
+
+def default_policy_toml() -> str:
+    """The defaults as a TOML policy file, to copy and edit."""
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return json.dumps(v)
+        return repr(v)
+
+    lines = []
+    for section, values in DEFAULTS.items():
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {fmt(v)}" for k, v in values.items()]
+        lines.append("")
+    return "\n".join(lines)
