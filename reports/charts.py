@@ -77,7 +77,8 @@ def heatmap(
         for j, v in enumerate(row)
         if i != j and v is not None
     ]
-    vmax = max(values, default=1.0) or 1.0
+    # Scores in [0, 1] keep an absolute scale, so a harmless 0.1 never looks alarming.
+    vmax = max(1.0, max(values, default=1.0))
     longest = max((len(label) for label in labels), default=4)
     margin = min(180, 14 + 7 * longest)
     cells = []

@@ -6,7 +6,7 @@ whose message names it, a malformed path or reference (``..``, say) is a 400.
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g, jsonify, render_template, request
+from flask import Flask, Response, current_app, g, jsonify, make_response, render_template, request
 
 from pipelines.backend import Backend, open_backend
 from pipelines.errors import (
@@ -51,10 +51,13 @@ def wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def error_response(status: int, message: str):
+def error_response(status: int, message: str) -> Response:
     if wants_json():
-        return jsonify({"error": message, "status": status}), status
-    return render_template("error.html", status=status, message=message), status
+        response = jsonify({"error": message, "status": status})
+    else:
+        response = make_response(render_template("error.html", status=status, message=message))
+    response.status_code = status
+    return response
 
 
 def _tulip_error(e: TulipError):

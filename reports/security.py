@@ -73,7 +73,7 @@ def _require_token():
         "this report server needs its access token: open the address `tulip serve` printed "
         "(it ends in ?token=...), or send Authorization: Bearer <token>",
     )
-    response[0].headers["WWW-Authenticate"] = 'Bearer realm="tulip"'
+    response.headers["WWW-Authenticate"] = 'Bearer realm="tulip"'
     return response
 
 

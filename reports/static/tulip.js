@@ -1,6 +1,6 @@
 /* Tulip reports: small progressive enhancements. Every page works without this file.
    Data never comes from HTML strings: labels are read from attributes via dataset, and
-   embedded JSON (if any) only via JSON.parse of a <script type="application/json"> block. */
+   embedded JSON (if any) only via JSON.parse of a script block of type application/json. */
 (function () {
   "use strict";
 

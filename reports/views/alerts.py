@@ -6,13 +6,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from pipelines.errors import TulipError
 
 from ..alert_config import load_config
 from ..request_store import get_backend
-from ..webhooks import list_endpoints, list_events, retry, spawn_deliverer
+from ..webhooks import EventNotFound, list_endpoints, list_events, retry, spawn_deliverer
 
 bp = Blueprint("alerts", __name__)
 
@@ -54,7 +63,10 @@ def retry_event(event_id: str):
     backend = get_backend()
     config = _config()
     endpoint = request.form.get("endpoint") or None
-    changes = retry(backend, event_id, config, endpoint=endpoint)
+    try:
+        changes = retry(backend, event_id, config, endpoint=endpoint)
+    except EventNotFound as e:
+        abort(404, str(e))
     spawn_deliverer(Path(current_app.config["TULIP_ROOT"]),
                     config_override=current_app.config["TULIP_ALERTS_CONFIG"])  # fmt: skip
     if request.accept_mimetypes.best == "application/json" or request.path.startswith("/api/"):

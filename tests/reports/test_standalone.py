@@ -1,0 +1,185 @@
+"""The standalone report.html: self-contained, offline, escaped."""
+
+from __future__ import annotations
+
+import json
+import re
+from html import unescape
+
+import pytest
+
+from reports.standalone import images_from_dirs, render_report
+
+SCRIPT = "<script>alert(1)</script>"
+
+
+def _doc(classes: dict[str, str], *, label_issue: str | None = None) -> dict:
+    """An audit of the given class folders (label -> flower folder with real photos)."""
+    findings = [
+        {
+            "check": "class_overlap",
+            "severity": "fail",
+            "classes": list(classes)[:2],
+            "score": 0.95,
+            "files": [],
+            "introduced_by": [{"repo": "flowers", "commit": "c" * 32}],
+            "message": f"{next(iter(classes))} looks like {list(classes)[1]} </script><script>alert(2)</script>",
+        }
+    ]
+    if label_issue:
+        findings.append(
+            {
+                "check": "label_issue",
+                "severity": "warn",
+                "classes": [list(classes)[1], "x"],
+                "score": 0.7,
+                "files": [label_issue],
+                "introduced_by": [],
+                "message": "looks like x",
+            }
+        )
+    labels = list(classes)
+    return {
+        "schema": "tulip.audit/v1",
+        "verdict": "fail",
+        "data": {"repo": "flowers", "branch": "master", "commit": "c" * 32},
+        "reference": None,
+        "summary": {"images": 40, "classes": dict.fromkeys(labels, 20)},
+        "findings": findings,
+        "overlap": {"labels": labels, "matrix": [[1, 0.95], [0.95, 1]]},
+        "projection": {
+            "method": "pca",
+            "points": [
+                {"x": i, "y": i % 7, "label": labels[i % 2], "path": f"/{labels[i % 2]}/{i}.jpg"}
+                for i in range(40)
+            ],
+        },
+    }
+
+
+@pytest.fixture
+def photo_dirs(tmp_path, flowers):
+    """A data folder whose classes are real photos: `<script>...` is impossible as a folder name
+    (it holds '/'), so the hostile name lives in the audit document; a folder gets the other."""
+    import shutil
+
+    root = tmp_path / "flowers"
+    for label, source in (
+        ("orchids", "tulips"),
+        ("tulips", "tulips"),
+        ("<b onmouseover=alert(1)>", "daisy"),
+    ):
+        (root / label).mkdir(parents=True)
+        for p in sorted((flowers / source).glob("*.jpg"))[:20]:
+            shutil.copy(p, root / label / p.name)
+    return root
+
+
+def test_report_is_self_contained_with_no_url_outside_the_file(photo_dirs):
+    html = render_report(
+        _doc({"orchids": "", "tulips": ""}), images=images_from_dirs({"flowers": photo_dirs})
+    )
+    assert not re.search(r"https?://", html), "no absolute URL of any kind"
+    for attr in re.findall(r'\b(?:src|href|action|xlink:href)\s*=\s*"([^"]*)"', html):
+        assert attr.startswith(("data:", "#")), attr
+    assert "<link" not in html and "@import" not in html
+    assert all(u.startswith(("#", "data:")) for u in re.findall(r"url\(([^)]*)\)", html))
+    assert re.findall(r"<script[^>]*\bsrc=", html) == []
+    meta = unescape(
+        re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)"', html).group(1)
+    )
+    assert "default-src 'none'" in meta and "img-src data:" in meta
+
+
+def test_thumbnails_are_downscaled_data_uris_capped_per_class(photo_dirs):
+    import base64
+    import io
+
+    from PIL import Image
+
+    html = render_report(
+        _doc({"orchids": "", "tulips": ""}), images=images_from_dirs({"flowers": photo_dirs})
+    )
+    uris = re.findall(r'src="data:image/jpeg;base64,([^"]+)"', html)
+    assert len(uris) == 24  # 20 photos per class on disk, 12 per side shown
+    sizes = {Image.open(io.BytesIO(base64.b64decode(u))).size for u in uris}
+    assert max(max(s) for s in sizes) <= 112
+    assert len(html) < 400_000
+
+
+def test_hostile_labels_and_messages_are_text_in_html_svg_and_json(photo_dirs):
+    doc = _doc(
+        {SCRIPT: "", "<b onmouseover=alert(1)>": ""}, label_issue="/<b onmouseover=alert(1)>/x.jpg"
+    )
+    html = render_report(doc, images=images_from_dirs({"flowers": photo_dirs}))
+    assert SCRIPT not in html and "<b onmouseover" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    # The embedded JSON closes no element: '<' and '>' are \u escapes, JSON.parse gives the text back.
+    block = re.search(
+        r'<script type="application/json" id="audit-data">(.*?)</script>', html, re.S
+    ).group(1)
+    assert "</" not in block and "<" not in block
+    assert json.loads(block)["findings"][0]["classes"][0] == SCRIPT
+    assert json.loads(block)["projection"]["points"] == "omitted"
+    scripts = re.findall(r"<script\b[^>]*>", html)
+    assert scripts == ['<script type="application/json" id="audit-data">', "<script>", "<script>"]
+
+
+def test_directory_images_do_not_leave_their_mount(tmp_path):
+    (tmp_path / "data" / "a").mkdir(parents=True)
+    (tmp_path / "secret.jpg").write_bytes(b"secret")
+    (tmp_path / "data" / "a" / "link.jpg").symlink_to(tmp_path / "secret.jpg")
+    images = images_from_dirs({"d": tmp_path / "data"})
+    assert images("d", "/../secret.jpg") is None
+    assert images("d", "/a/link.jpg") is None  # a link out of the mount
+    assert images("other", "/a/x.jpg") is None
+    assert images.list("d", "..", 10) == []
+
+
+def test_report_without_images_or_extras_still_renders():
+    doc = {
+        "schema": "tulip.audit/v1",
+        "verdict": "pass",
+        "data": {"repo": "r", "commit": None},
+        "reference": None,
+        "summary": {"images": 0, "classes": {}},
+        "findings": [],
+    }
+    html = render_report(doc)
+    assert "PASS" in html and "No findings" in html
+
+
+def test_lineage_is_drawn_from_node_link_json():
+    link = {
+        "graph": {"center": "commit:flowers@" + "c" * 32},
+        "nodes": [
+            {
+                "id": "commit:flowers@" + "c" * 32,
+                "type": "commit",
+                "kind": "data",
+                "repo": "flowers",
+                "commit": "c" * 32,
+                "label": "flowers@cccc",
+                "description": SCRIPT,
+            },
+            {
+                "id": "commit:Audit@" + "c" * 32,
+                "type": "commit",
+                "kind": "output",
+                "repo": "Audit",
+                "commit": "c" * 32,
+                "label": "Audit@cccc",
+            },
+        ],
+        "links": [
+            {
+                "source": "commit:flowers@" + "c" * 32,
+                "target": "commit:Audit@" + "c" * 32,
+                "key": "provenance",
+                "kind": "provenance",
+            }
+        ],
+    }
+    html = render_report(_doc({"a": "", "b": ""}), lineage=link)
+    assert 'id="lineage"' in html and 'data-node="commit:Audit@' in html
+    assert SCRIPT not in html
