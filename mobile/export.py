@@ -43,6 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipelines.errors import GateBlocked
+
 from . import tflite_file
 from .errors import ExportTargetError, LabelsMismatch, UnsupportedModel
 from .labels import check_labels, format_labels
@@ -105,7 +107,19 @@ def export_to_apps(
     ``metrics`` (Train's metrics.json, for per-class accuracy), ``device_check`` (a
     ``DeviceCheckReport`` or its dict) and ``variant`` (default: the manifest's
     architecture) only feed the model card.
+
+    Raises ``GateBlocked`` when the manifest records a failed audit or none, unless it also
+    records an override reason (``Provenance.override_reason``, from ``--force --reason``):
+    the store-level gate decides, and this check keeps a model that slipped past it off the
+    phone.
     """
+    audit = stamped.manifest.audit
+    if (audit is None or audit.verdict == "fail") and not stamped.manifest.override_reason:
+        state = "has no audit" if audit is None else f"failed its audit ({audit.repo}@{audit.commit})"
+        raise GateBlocked(
+            f"the model {stamped.manifest.model.repo}@{stamped.manifest.model.commit} {state}; "
+            "fix the data and retrain, or export with --force --reason TEXT"
+        )
     from .model_card import build_model_card, render_json, render_markdown
 
     when = (exported_at or _dt.datetime.now(_dt.UTC)).astimezone(_dt.UTC)

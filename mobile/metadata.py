@@ -23,6 +23,7 @@ disagree with the manifest, is reported as modified.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -273,8 +274,9 @@ def embed_manifest(
         )
     source_sha256 = hashlib.sha256(model_bytes).hexdigest()
     previous = tflite_file.named_metadata(model, model_bytes, MANIFEST_METADATA_NAME)
-    if previous:
-        source_sha256 = parse_manifest(previous, source).source_sha256
+    if previous:  # re-stamping: keep the original source; a garbled old manifest is replaced
+        with contextlib.suppress(InvalidManifest):
+            source_sha256 = parse_manifest(previous, source).source_sha256
     when = (created or _dt.datetime.now(_dt.UTC)).astimezone(_dt.UTC)
     _, height, width, _ = info.inputs[0].shape
     manifest = Manifest(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -286,3 +287,27 @@ def test_a_model_with_integer_input_is_refused_for_the_float_apps(checkout, flow
         checkout, UnsupportedModel, "takes uint8 input",
         model_bytes=bytes(builder.Output()), labels=list(flower_model.labels), android=checkout,
     )
+
+
+def test_a_failed_or_missing_audit_is_refused_unless_overridden(checkout, stamped):
+    from mobile.metadata import AuditRef
+    from pipelines.errors import GateBlocked
+
+    failed = dataclasses.replace(
+        stamped, manifest=dataclasses.replace(stamped.manifest, audit=AuditRef("fail", "Audit", "b" * 32))
+    )
+    unaudited = dataclasses.replace(
+        stamped, manifest=dataclasses.replace(stamped.manifest, audit=None)
+    )
+    before = snapshot(checkout)
+    with pytest.raises(GateBlocked, match="failed its audit"):
+        export_to_apps(failed, android=checkout)
+    with pytest.raises(GateBlocked, match="has no audit"):
+        export_to_apps(unaudited, android=checkout)
+    assert snapshot(checkout) == before
+    forced = dataclasses.replace(
+        failed, manifest=dataclasses.replace(failed.manifest, override_reason="hotfix demo")
+    )
+    export_to_apps(forced, android=checkout)
+    card = json.loads((checkout / ASSET_DIRS["android"] / "model_card.json").read_text())
+    assert card["override_reason"] == "hotfix demo" and card["audit"]["verdict"] == "fail"
