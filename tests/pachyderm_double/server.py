@@ -70,6 +70,12 @@ def commit_msg(repo: RepoKey, cid: str, branch: str | None = None) -> pfs.Commit
     return c
 
 
+def _remaining(ctx: grpc.ServicerContext) -> float | None:
+    """Seconds left before the caller's deadline; None when it set none."""
+    left = ctx.time_remaining()
+    return None if left is None or left > 1e6 else max(left, 0.0)
+
+
 class Double:
     """Request handlers over one ``PachdState``."""
 
@@ -230,7 +236,7 @@ class Double:
         with self.s.lock:
             c = self.resolve(req.commit)
         if req.wait in (pfs.CommitState.FINISHING, pfs.CommitState.FINISHED) and c.finished is None:
-            self.s.wait(lambda: c.finished is not None or c.key not in self.s.commits, ctx.time_remaining())
+            self.s.wait(lambda: c.finished is not None or c.key not in self.s.commits, _remaining(ctx))
             if c.key not in self.s.commits:
                 raise not_found(f"commit {repo_str(c.repo)}@{c.id} was deleted")
         with self.s.lock:
@@ -252,7 +258,7 @@ class Double:
             members = [c for c in commits if c.id == set_id]
             done = self.s.wait(
                 lambda: all(c.finished is not None or c.key not in self.s.commits for c in members),
-                ctx.time_remaining(),
+                _remaining(ctx),
             )
             if not done:
                 raise Status(grpc.StatusCode.DEADLINE_EXCEEDED, "context deadline exceeded")
@@ -523,7 +529,7 @@ class Double:
         with self.s.lock:
             job = self.s.job(req.job.pipeline.name, req.job.id)
         if req.wait and not job.done:
-            self.s.wait(lambda: job.done, ctx.time_remaining())
+            self.s.wait(lambda: job.done, _remaining(ctx))
         with self.s.lock:
             return self.job_info(job, details=req.details)
 
