@@ -37,7 +37,10 @@ def build_model(alpha: float) -> tuple[bytes, float]:
 
     keras.utils.set_random_seed(0)
     backbone = keras.applications.MobileNet(
-        input_shape=(224, 224, 3), alpha=alpha, weights="imagenet", include_top=False,
+        input_shape=(224, 224, 3),
+        alpha=alpha,
+        weights="imagenet",
+        include_top=False,
         pooling="avg",
     )
     inputs = keras.Input((224, 224, 3))
@@ -115,25 +118,49 @@ def main(argv: list[str] | None = None) -> int:
         prep[spec.name] *= 1e3 / len(photos)
 
     rows = [
-        {"name": "mobile: stamped model latency (1 thread)", "figure": round(stamped_ms, 3),
-         "baseline": round(original_ms, 3), "ratio": round(stamped_ms / original_ms, 3),
-         "unit": "ms/invoke", "notes": "baseline: converter output; goal ratio ~1.0"},
-        {"name": "mobile: stamped file size", "figure": len(stamped),
-         "baseline": len(original), "ratio": round(len(stamped) / len(original), 4),
-         "unit": "bytes", "notes": "manifest + TFLITE_METADATA + packed labels.txt"},
-        {"name": "mobile: embed_manifest time", "figure": round(stamp_s, 4),
-         "baseline": round(convert_s, 4), "ratio": round(stamp_s / convert_s, 4),
-         "unit": "s", "notes": "baseline: TFLiteConverter.convert of the same model"},
-        {"name": "mobile: verify (identify) time", "figure": round(verify_s, 4),
-         "baseline": round(sha_s, 4), "ratio": round(verify_s / sha_s, 2),
-         "unit": "s", "notes": "baseline: sha256 of the file"},
+        {
+            "name": "mobile: stamped model latency (1 thread)",
+            "figure": round(stamped_ms, 3),
+            "baseline": round(original_ms, 3),
+            "ratio": round(stamped_ms / original_ms, 3),
+            "unit": "ms/invoke",
+            "notes": "baseline: converter output; goal ratio ~1.0",
+        },
+        {
+            "name": "mobile: stamped file size",
+            "figure": len(stamped),
+            "baseline": len(original),
+            "ratio": round(len(stamped) / len(original), 4),
+            "unit": "bytes",
+            "notes": "manifest + TFLITE_METADATA + packed labels.txt",
+        },
+        {
+            "name": "mobile: embed_manifest time",
+            "figure": round(stamp_s, 4),
+            "baseline": round(convert_s, 4),
+            "ratio": round(stamp_s / convert_s, 4),
+            "unit": "s",
+            "notes": "baseline: TFLiteConverter.convert of the same model",
+        },
+        {
+            "name": "mobile: verify (identify) time",
+            "figure": round(verify_s, 4),
+            "baseline": round(sha_s, 4),
+            "ratio": round(verify_s / sha_s, 2),
+            "unit": "s",
+            "notes": "baseline: sha256 of the file",
+        },
     ]
     for name in ("android", "ios"):
         rows.append(
-            {"name": f"mobile: {name} preprocessing per photo", "figure": round(prep[name], 3),
-             "baseline": round(prep["pipeline"], 3),
-             "ratio": round(prep[name] / prep["pipeline"], 3), "unit": "ms/photo",
-             "notes": f"baseline: the pipeline's (Pillow) preprocessing; {len(photos)} photos"}
+            {
+                "name": f"mobile: {name} preprocessing per photo",
+                "figure": round(prep[name], 3),
+                "baseline": round(prep["pipeline"], 3),
+                "ratio": round(prep[name] / prep["pipeline"], 3),
+                "unit": "ms/photo",
+                "notes": f"baseline: the pipeline's (Pillow) preprocessing; {len(photos)} photos",
+            }
         )
     machine = {"python": platform.python_version(), "cpus": os.cpu_count()}
     if args.json:
@@ -142,8 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"{'name':48} {'figure':>10} {'baseline':>10} {'ratio':>8}  unit")
         for row in rows:
-            print(f"{row['name']:48} {row['figure']:>10.4g} {row['baseline']:>10.4g} "
-                  f"{row['ratio']:>8.4g}  {row['unit']}  ({row['notes']})")
+            print(
+                f"{row['name']:48} {row['figure']:>10.4g} {row['baseline']:>10.4g} "
+                f"{row['ratio']:>8.4g}  {row['unit']}  ({row['notes']})"
+            )
     return 0
 
 

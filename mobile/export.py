@@ -115,7 +115,9 @@ def export_to_apps(
     """
     audit = stamped.manifest.audit
     if (audit is None or audit.verdict == "fail") and not stamped.manifest.override_reason:
-        state = "has no audit" if audit is None else f"failed its audit ({audit.repo}@{audit.commit})"
+        state = (
+            "has no audit" if audit is None else f"failed its audit ({audit.repo}@{audit.commit})"
+        )
         raise GateBlocked(
             f"the model {stamped.manifest.model.repo}@{stamped.manifest.model.commit} {state}; "
             "fix the data and retrain, or export with --force --reason TEXT"

@@ -66,8 +66,7 @@ def check_labels(
             )
         if label != label.strip():
             raise LabelsMismatch(
-                f"{source}: label {position} {label!r} has leading or trailing spaces; "
-                "remove them"
+                f"{source}: label {position} {label!r} has leading or trailing spaces; remove them"
             )
     seen: dict[str, int] = {}
     for position, label in enumerate(labels, start=1):

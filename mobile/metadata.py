@@ -130,9 +130,9 @@ class Manifest:
             return cls(
                 model=CommitRef(d["model"]["repo"], d["model"]["commit"]),
                 data=tuple(CommitRef(r["repo"], r["commit"]) for r in d.get("data") or []),
-                audit=None if audit is None else AuditRef(
-                    audit["verdict"], audit.get("repo"), audit.get("commit")
-                ),
+                audit=None
+                if audit is None
+                else AuditRef(audit["verdict"], audit.get("repo"), audit.get("commit")),
                 labels=tuple(d["labels"]),
                 preprocessing=dict(d.get("preprocessing") or {}),
                 weights_sha256=sha["weights"],
@@ -240,9 +240,7 @@ def check_app_classifier(info: tflite_file.ModelInfo, source: str) -> None:
         )
     shape = info.inputs[0].shape
     if len(shape) != 4 or shape[-1] != 3:
-        raise UnsupportedModel(
-            f"{source}: input shape {list(shape)} is not [1, height, width, 3]"
-        )
+        raise UnsupportedModel(f"{source}: input shape {list(shape)} is not [1, height, width, 3]")
     if len(info.outputs[0].shape) != 2:
         raise UnsupportedModel(
             f"{source}: output shape {list(info.outputs[0].shape)} is not [1, classes]"
@@ -384,7 +382,9 @@ def parse_manifest(raw: bytes, source: str) -> Manifest:
             f"{source}: the '{MANIFEST_METADATA_NAME}' metadata is not valid JSON ({exc})"
         ) from exc
     if not isinstance(document, dict):
-        raise InvalidManifest(f"{source}: the '{MANIFEST_METADATA_NAME}' metadata is not a JSON object")
+        raise InvalidManifest(
+            f"{source}: the '{MANIFEST_METADATA_NAME}' metadata is not a JSON object"
+        )
     return Manifest.from_dict(document, source=source)
 
 
@@ -521,6 +521,10 @@ def identify(model: bytes | str | Path, *, source: str | None = None) -> Identit
             source, file_sha256, info.weights_sha256, info.graph_sha256, None, (str(exc),)
         )
     return Identity(
-        source, file_sha256, info.weights_sha256, info.graph_sha256, checked.manifest,
+        source,
+        file_sha256,
+        info.weights_sha256,
+        info.graph_sha256,
+        checked.manifest,
         checked.problems,
     )

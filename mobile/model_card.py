@@ -128,8 +128,18 @@ def build_model_card(
             if key in device_check
         } | {
             "platforms": [
-                {k: p.get(k) for k in ("platform", "accuracy", "agreement", "changed_fraction",
-                                        "flagged", "latency_ms_median", "latency_ms_p90")}
+                {
+                    k: p.get(k)
+                    for k in (
+                        "platform",
+                        "accuracy",
+                        "agreement",
+                        "changed_fraction",
+                        "flagged",
+                        "latency_ms_median",
+                        "latency_ms_p90",
+                    )
+                }
                 for p in device_check.get("platforms", [])
             ]
         }

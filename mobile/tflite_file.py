@@ -45,9 +45,24 @@ GRAPH_HASH_SCHEME = "tulip.graph/v1"
 BUFFER_ALIGNMENT = 16  # the schema's force_align for Buffer.data
 
 _TENSOR_TYPE_NAMES = {
-    0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string", 6: "bool",
-    7: "int16", 8: "complex64", 9: "int8", 10: "float64", 11: "complex128", 12: "uint64",
-    13: "resource", 14: "variant", 15: "uint32", 16: "uint16", 17: "int4",
+    0: "float32",
+    1: "float16",
+    2: "int32",
+    3: "uint8",
+    4: "int64",
+    5: "string",
+    6: "bool",
+    7: "int16",
+    8: "complex64",
+    9: "int8",
+    10: "float64",
+    11: "complex128",
+    12: "uint64",
+    13: "resource",
+    14: "variant",
+    15: "uint32",
+    16: "uint16",
+    17: "int4",
 }
 
 
@@ -90,7 +105,9 @@ def read_model_file(path: Path | str) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise InvalidModelFile(f"{path}: no such file; give the path of a .tflite/.lite model") from None
+        raise InvalidModelFile(
+            f"{path}: no such file; give the path of a .tflite/.lite model"
+        ) from None
     except IsADirectoryError:
         raise InvalidModelFile(f"{path} is a directory, not a .tflite/.lite model file") from None
     except OSError as exc:
@@ -228,8 +245,10 @@ def support_metadata_files(model, data: bytes) -> list[str]:
     root = meta.ModelMetadataT.InitFromObj(meta.ModelMetadata.GetRootAs(raw, 0))
     names = [f.name for f in root.associatedFiles or []]
     for subgraph in root.subgraphMetadata or []:
-        for tensor in [*(subgraph.inputTensorMetadata or []),
-                       *(subgraph.outputTensorMetadata or [])]:
+        for tensor in [
+            *(subgraph.inputTensorMetadata or []),
+            *(subgraph.outputTensorMetadata or []),
+        ]:
             names += [f.name for f in tensor.associatedFiles or []]
     return [_text(name) for name in names]
 

@@ -63,7 +63,10 @@ def flower_model(tmp_path_factory, flower_split) -> FlowerModel:
     train, test = flower_split
     keras.utils.set_random_seed(0)
     backbone = keras.applications.MobileNet(
-        input_shape=(224, 224, 3), alpha=0.25, weights="imagenet", include_top=False,
+        input_shape=(224, 224, 3),
+        alpha=0.25,
+        weights="imagenet",
+        include_top=False,
         pooling="avg",
     )
     x = np.stack([preprocess(path, PIPELINE) for path, _ in train])

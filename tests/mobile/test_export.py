@@ -110,12 +110,20 @@ def _refused(checkout: Path, error, match: str, **kwargs) -> None:
 
 def test_labels_that_do_not_match_the_outputs_leave_the_app_untouched(checkout, stamped):
     _refused(
-        checkout, LabelsMismatch, "2 labels but the model has 3 outputs",
-        model_bytes=stamped.content, labels=["daisy", "tulips"], android=checkout, ios=checkout,
+        checkout,
+        LabelsMismatch,
+        "2 labels but the model has 3 outputs",
+        model_bytes=stamped.content,
+        labels=["daisy", "tulips"],
+        android=checkout,
+        ios=checkout,
     )
     _refused(
-        checkout, LabelsMismatch, "differ from the ones embedded",
-        model_bytes=stamped.content, labels=list(reversed(stamped.manifest.labels)),
+        checkout,
+        LabelsMismatch,
+        "differ from the ones embedded",
+        model_bytes=stamped.content,
+        labels=list(reversed(stamped.manifest.labels)),
         android=checkout,
     )
 
@@ -123,12 +131,20 @@ def test_labels_that_do_not_match_the_outputs_leave_the_app_untouched(checkout, 
 def test_truncated_or_foreign_model_leaves_the_app_untouched(checkout, stamped):
     labels = list(stamped.manifest.labels)
     _refused(
-        checkout, InvalidModelFile, "truncated",
-        model_bytes=stamped.content[:-100], labels=labels, android=checkout,
+        checkout,
+        InvalidModelFile,
+        "truncated",
+        model_bytes=stamped.content[:-100],
+        labels=labels,
+        android=checkout,
     )
     _refused(
-        checkout, InvalidModelFile, "not a TensorFlow Lite model",
-        model_bytes=b"<html>404</html>" * 4, labels=labels, android=checkout,
+        checkout,
+        InvalidModelFile,
+        "not a TensorFlow Lite model",
+        model_bytes=b"<html>404</html>" * 4,
+        labels=labels,
+        android=checkout,
     )
 
 
@@ -142,13 +158,21 @@ def test_missing_and_wrong_roots_are_explained(tmp_path, checkout, stamped):
     empty = tmp_path / "empty"
     empty.mkdir()
     _refused(
-        empty, ExportTargetError, "does not hold the android app",
-        model_bytes=stamped.content, labels=labels, android=empty,
+        empty,
+        ExportTargetError,
+        "does not hold the android app",
+        model_bytes=stamped.content,
+        labels=labels,
+        android=empty,
     )
     # Given the app folder itself instead of the checkout root: point at the root.
     _refused(
-        checkout, ExportTargetError, f"pass {checkout.resolve()} instead",
-        model_bytes=stamped.content, labels=labels, android=checkout / "android/tflite",
+        checkout,
+        ExportTargetError,
+        f"pass {checkout.resolve()} instead",
+        model_bytes=stamped.content,
+        labels=labels,
+        android=checkout / "android/tflite",
     )
     a_file = tmp_path / "a_file"
     a_file.write_text("x")
@@ -160,9 +184,13 @@ def test_a_file_in_the_way_leaves_both_apps_untouched(checkout, stamped):
     """The iOS target is blocked; the Android one must not be written either."""
     (checkout / "ios/tflite/data").write_text("a file where the data folder should be")
     _refused(
-        checkout, ExportTargetError, "is a file where the export needs a folder",
-        model_bytes=stamped.content, labels=list(stamped.manifest.labels),
-        android=checkout, ios=checkout,
+        checkout,
+        ExportTargetError,
+        "is a file where the export needs a folder",
+        model_bytes=stamped.content,
+        labels=list(stamped.manifest.labels),
+        android=checkout,
+        ios=checkout,
     )
 
 
@@ -170,9 +198,13 @@ def test_a_folder_named_graph_lite_is_in_the_way(checkout, stamped):
     poets_ios = checkout / "ios/tflite/data"
     (poets_ios / "graph.lite").mkdir(parents=True)
     _refused(
-        checkout, ExportTargetError, "is a folder where the export needs to write a file",
-        model_bytes=stamped.content, labels=list(stamped.manifest.labels),
-        android=checkout, ios=checkout,
+        checkout,
+        ExportTargetError,
+        "is a folder where the export needs to write a file",
+        model_bytes=stamped.content,
+        labels=list(stamped.manifest.labels),
+        android=checkout,
+        ios=checkout,
     )
 
 
@@ -193,12 +225,14 @@ def read_only(folder: Path):
     immutable = False
     try:
         if _writable(folder) and shutil.which("chattr"):
-            immutable = subprocess.run(
-                ["chattr", "+i", str(folder)], capture_output=True
-            ).returncode == 0
+            immutable = (
+                subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0
+            )
         if _writable(folder):
-            pytest.skip("running as root on a filesystem without chattr +i: no way to make a "
-                        "folder unwritable (the file-in-the-way tests cover refusal)")
+            pytest.skip(
+                "running as root on a filesystem without chattr +i: no way to make a "
+                "folder unwritable (the file-in-the-way tests cover refusal)"
+            )
         yield folder
     finally:
         if immutable:
@@ -210,17 +244,24 @@ def test_unwritable_ios_app_leaves_both_apps_untouched(checkout, stamped):
     """Android stages fine, then iOS cannot: the Android temporaries must go too."""
     with read_only(checkout / "ios/tflite"):
         _refused(
-            checkout, ExportTargetError, "cannot write into",
-            model_bytes=stamped.content, labels=list(stamped.manifest.labels),
-            android=checkout, ios=checkout,
+            checkout,
+            ExportTargetError,
+            "cannot write into",
+            model_bytes=stamped.content,
+            labels=list(stamped.manifest.labels),
+            android=checkout,
+            ios=checkout,
         )
 
 
 def test_unwritable_assets_folder_leaves_the_app_untouched(checkout, stamped):
     with read_only(checkout / ASSET_DIRS["android"]):
         _refused(
-            checkout, ExportTargetError, "cannot write into",
-            model_bytes=stamped.content, labels=list(stamped.manifest.labels),
+            checkout,
+            ExportTargetError,
+            "cannot write into",
+            model_bytes=stamped.content,
+            labels=list(stamped.manifest.labels),
             android=checkout,
         )
 
@@ -284,8 +325,12 @@ def test_a_model_with_integer_input_is_refused_for_the_float_apps(checkout, flow
     builder = flatbuffers.Builder(1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     _refused(
-        checkout, UnsupportedModel, "takes uint8 input",
-        model_bytes=bytes(builder.Output()), labels=list(flower_model.labels), android=checkout,
+        checkout,
+        UnsupportedModel,
+        "takes uint8 input",
+        model_bytes=bytes(builder.Output()),
+        labels=list(flower_model.labels),
+        android=checkout,
     )
 
 
@@ -294,7 +339,8 @@ def test_a_failed_or_missing_audit_is_refused_unless_overridden(checkout, stampe
     from pipelines.errors import GateBlocked
 
     failed = dataclasses.replace(
-        stamped, manifest=dataclasses.replace(stamped.manifest, audit=AuditRef("fail", "Audit", "b" * 32))
+        stamped,
+        manifest=dataclasses.replace(stamped.manifest, audit=AuditRef("fail", "Audit", "b" * 32)),
     )
     unaudited = dataclasses.replace(
         stamped, manifest=dataclasses.replace(stamped.manifest, audit=None)

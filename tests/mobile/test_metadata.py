@@ -82,7 +82,14 @@ def test_manifest_is_plain_json_in_a_named_buffer(stamped):
     document = json.loads(raw)
     assert document["schema"] == "tulip.mobile-manifest/v1"
     assert set(document) >= {
-        "model", "data", "audit", "labels", "preprocessing", "sha256", "tulip_version", "created",
+        "model",
+        "data",
+        "audit",
+        "labels",
+        "preprocessing",
+        "sha256",
+        "tulip_version",
+        "created",
     }
     assert set(document["sha256"]) == {"weights", "graph", "source"}
 
@@ -139,7 +146,8 @@ def test_verify_detects_weights_rewritten_by_a_tool_that_keeps_metadata(stamped)
 def test_verify_detects_a_changed_graph(stamped):
     model = tflite_file.load_model(stamped.content)
     softmax = next(
-        op for op in model.subgraphs[0].operators
+        op
+        for op in model.subgraphs[0].operators
         if op.builtinOptions is not None and hasattr(op.builtinOptions, "beta")
     )
     softmax.builtinOptions.beta = 2.0
@@ -280,7 +288,10 @@ def test_tflite_support_task_library_reads_the_metadata(stamped, flower_model, t
     )
     done = subprocess.run(
         [os.environ["TULIP_TFLITE_SUPPORT_PYTHON"], "-c", script],
-        capture_output=True, text=True, timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found["files"] == ["labels.txt"]

@@ -22,12 +22,19 @@ def test_card_carries_labels_accuracy_variant_audit_and_data(stamped):
     labels = stamped.manifest.labels
     metrics = {
         "accuracy": 0.85,
-        "test": {"per_class": {labels[0]: {"n": 20, "accuracy": 0.95},
-                               labels[1]: {"n": 20, "accuracy": 0.75}}},
+        "test": {
+            "per_class": {
+                labels[0]: {"n": 20, "accuracy": 0.95},
+                labels[1]: {"n": 20, "accuracy": 0.75},
+            }
+        },
     }
     card = build_model_card(
-        stamped.manifest, model_size=len(stamped.content), model_sha256=stamped.sha256,
-        metrics=metrics, exported_at=WHEN,
+        stamped.manifest,
+        model_size=len(stamped.content),
+        model_sha256=stamped.sha256,
+        metrics=metrics,
+        exported_at=WHEN,
     )
     doc = json.loads(render_json(card))
     assert doc["labels"] == list(labels)
@@ -79,17 +86,39 @@ def test_md_text_escapes_markdown_and_html():
 
 def test_device_check_summary_goes_into_the_card(stamped):
     summary = {
-        "images": 60, "reference": "pipeline", "reference_accuracy": 0.9, "max_changed": 0.01,
+        "images": 60,
+        "reference": "pipeline",
+        "reference_accuracy": 0.9,
+        "max_changed": 0.01,
         "flagged": ["ios"],
         "platforms": [
-            {"platform": "android", "accuracy": 0.9, "agreement": 1.0, "changed_fraction": 0.0,
-             "flagged": False, "latency_ms_median": 1.2, "latency_ms_p90": 1.5, "changed": []},
-            {"platform": "ios", "accuracy": 0.88, "agreement": 0.98, "changed_fraction": 0.02,
-             "flagged": True, "latency_ms_median": 1.2, "latency_ms_p90": 1.6, "changed": []},
+            {
+                "platform": "android",
+                "accuracy": 0.9,
+                "agreement": 1.0,
+                "changed_fraction": 0.0,
+                "flagged": False,
+                "latency_ms_median": 1.2,
+                "latency_ms_p90": 1.5,
+                "changed": [],
+            },
+            {
+                "platform": "ios",
+                "accuracy": 0.88,
+                "agreement": 0.98,
+                "changed_fraction": 0.02,
+                "flagged": True,
+                "latency_ms_median": 1.2,
+                "latency_ms_p90": 1.6,
+                "changed": [],
+            },
         ],
     }
     card = build_model_card(
-        stamped.manifest, model_size=1, model_sha256="0" * 64, device_check=summary,
+        stamped.manifest,
+        model_size=1,
+        model_sha256="0" * 64,
+        device_check=summary,
         exported_at=WHEN,
     )
     assert card.device_check["flagged"] == ["ios"]

@@ -35,7 +35,9 @@ def test_predict_uses_the_embedded_labels(stamped, flower_model, tmp_path):
         assert probs == sorted(probs, reverse=True)
         assert {p.label for p in top} <= set(flower_model.labels)
         assert 0.0 <= sum(probs) <= 1.0 + 1e-5
-    hits = [top[0].label == truth for top, (_, truth) in zip(results, flower_model.test, strict=True)]
+    hits = [
+        top[0].label == truth for top, (_, truth) in zip(results, flower_model.test, strict=True)
+    ]
     assert np.mean(hits) >= 0.7  # a real classifier, not noise
 
 
