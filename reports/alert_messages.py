@@ -145,13 +145,17 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str
     """The signature headers of one attempt."""
     signed = f"{msg_id}.{timestamp}.".encode() + body
     mac = hmac.new(secret_key(secret), signed, hashlib.sha256).digest()
-    hub = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
         "webhook-signature": "v1," + base64.b64encode(mac).decode("ascii"),
-        "X-Hub-Signature-256": "sha256=" + hub,
+        "X-Hub-Signature-256": hub_signature(secret, body),
     }
+
+
+def hub_signature(secret: str, body: bytes) -> str:
+    """GitHub's ``X-Hub-Signature-256``: the body's HMAC-SHA256 keyed with the secret text."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
 class SignatureError(ValueError):

@@ -69,6 +69,10 @@ class EventNotFound(TulipError):
     pass
 
 
+class DelivererRunning(TulipError):
+    """Another process holds the store's deliverer lock (it delivers what is pending)."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What one HTTP attempt came to."""
@@ -601,7 +605,7 @@ def serve(
 
     with deliverer_lock(root) as got:
         if not got:
-            raise TulipError(
+            raise DelivererRunning(
                 f"another deliverer already runs for {root} (it holds {root / LOCK_NAME}); "
                 "it will deliver the pending events"
             )
@@ -634,6 +638,9 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.root, args.alerts_config)
         idle = None if args.forever else config.delivery.idle_exit_seconds
         serve(args.root.absolute(), config, once=args.once, idle_exit=idle)
+    except DelivererRunning as e:
+        print(f"reports.webhooks: {e}", file=sys.stderr)
+        return 0
     except TulipError as e:
         print(f"reports.webhooks: {e}", file=sys.stderr)
         return 2
