@@ -804,7 +804,9 @@ class PachydermBackend(Backend):
         try:
             with self._rpc(f"get file {repo}@{commit_id}:{path}", **ctx):
                 return b"".join(chunk.value for chunk in self.client.pfs.get_file(file=_file(repo, commit_id, path)))
-        except TulipError as e:
+        except FileNotFound:
+            raise
+        except TulipError as e:  # pachd: "cannot get directory or non-regular file"
             if "directory" in str(e) or "multiple files" in str(e):
                 raise FileNotFound(
                     f"{path} in {repo}@{commit_id} is a directory; use `tulip get file -o DIR` or list file"

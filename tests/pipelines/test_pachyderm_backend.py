@@ -456,6 +456,8 @@ def test_list_walk_inspect_and_get(backend, photos):
     assert list(backend.walk_files("flower_photos", c, "/nowhere")) == []
     with pytest.raises(FileNotFound, match="is a directory"):
         backend.get_file("flower_photos", c, "/daisy")
+    with pytest.raises(FileNotFound, match="no file or directory /daisy/9.jpg"):
+        backend.get_file("flower_photos", c, "/daisy/9.jpg")
     with pytest.raises(FileNotFound, match="no file or directory /nowhere"):
         backend.list_files("flower_photos", c, "/nowhere")
     with pytest.raises(FileNotFound):
