@@ -114,9 +114,15 @@ class _Canvas:
         for flat, fill in zip(self._flat(points), fills, strict=True):
             self.draw.polygon(flat, fill=fill)
 
-    def line(self, points: np.ndarray, fill: tuple[int, int, int], width: float) -> None:
+    def line(
+        self, points: np.ndarray, fill: tuple[int, int, int], width: float, *, smooth: bool = True
+    ) -> None:
+        """A polyline; ``smooth`` rounds its joints (costly when there are many)."""
         self.draw.line(
-            self._flat(points), fill=fill, width=max(1, round(width * _SUPERSAMPLE)), joint="curve"
+            self._flat(points),
+            fill=fill,
+            width=max(1, round(width * _SUPERSAMPLE)),
+            joint="curve" if smooth else None,
         )
 
     def discs(self, centres: np.ndarray, radius: float, fills: Sequence) -> None:
@@ -382,8 +388,9 @@ def _dandelion_clock(canvas: _Canvas, rng: np.random.Generator, pose: _Pose) -> 
     hub = pose(np.array([0j]))
     thread = (grey, grey, grey - 5)
     width = max(0.35, pose.scale * 0.012)
-    for segment in np.stack([np.broadcast_to(hub, tips.shape), tips], axis=1):
-        canvas.line(segment, thread, width)
+    # One polyline out and back along every thread: hub, tip, hub, tip, ...
+    spokes = np.stack([np.broadcast_to(hub, tips.shape), tips], axis=1).ravel()
+    canvas.line(spokes, thread, width, smooth=False)
     canvas.discs(tips, max(0.8, pose.scale * 0.05), [(grey + 5, grey + 5, grey)] * count)
     canvas.polygon(pose(_UNIT_CIRCLE * 0.1), _hsv(rng.uniform(25, 40), 0.5, 0.45))
 
