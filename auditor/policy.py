@@ -102,8 +102,8 @@ class InvalidPolicy(TulipError):
     """A policy file that cannot be read, or names a check, key or value Tulip does not know."""
 
 
-def _check_value(section: str, key: str, value: Any, default: Any) -> Any:
-    where = f"[{section}] {key}"
+def _check_value(section: str, key: str, value: Any, default: Any, source: str | None) -> Any:
+    where = f"[{section}] {key}" + (f" in {source}" if source else "")
     if key in ("severity", "class_severity"):
         if value not in SEVERITY_VALUES:
             raise InvalidPolicy(
@@ -158,7 +158,9 @@ class Policy:
                         f"unknown setting {key!r} for [{section}]{where}; "
                         f"known: {', '.join(sorted(DEFAULTS[section]))}"
                     )
-                settings[section][key] = _check_value(section, key, value, DEFAULTS[section][key])
+                settings[section][key] = _check_value(
+                    section, key, value, DEFAULTS[section][key], source
+                )
         return cls(settings=settings, source=source)
 
     def enabled(self, check: str) -> bool:

@@ -10,7 +10,7 @@ Two independent, out-of-sample opinions on each image's class:
 An image is flagged when (a) on the average of the two opinions, its given label is among the
 least likely in the data, within cleanlab's estimate of how many labels are wrong
 (``cleanlab.count.num_label_issues``, ranked by ``cleanlab.rank.get_label_quality_scores``),
-or (b) confident learning on the regression alone flags it
+and another label is likelier; or (b) confident learning on the regression alone flags it
 (``cleanlab.filter.find_label_issues``, defaults) *and* its neighbours' majority label is
 not its own. The average removes the errors that one view makes alone; (b) restores the
 clear cases the average dilutes.
@@ -148,6 +148,7 @@ def label_scores(
     quality = get_label_quality_scores(y, combined)
     ranked = np.zeros(len(y), bool)
     ranked[np.argsort(quality, kind="stable")[:n_issues]] = True
+    ranked &= combined.argmax(axis=1) != y  # never when the given label is still the likeliest
     confident = find_label_issues(y, regression) & (votes.argmax(axis=1) != y)
     return LabelScores(rows, classes, y, regression, votes, ranked | confident)
 
