@@ -66,7 +66,22 @@ def commit_lineage(G: nx.MultiDiGraph, repo: str, commit_id: str) -> LineageView
     from auditor.lineage import commit_node, subgraph
 
     center = commit_node(repo, commit_id)
-    return simplify(subgraph(G, center, "both"), center)
+    H = subgraph(G, center, "both")
+    # The pipeline versions that made the outputs shown: their spec commits are inputs of the
+    # outputs, but neither upstream nor downstream of the commit itself.
+    for n in list(H.nodes):
+        if H.nodes[n].get("type") != "commit" or H.nodes[n].get("kind") == "data":
+            continue
+        for u, _v, k in G.in_edges(n, keys=True):
+            if k != "provenance" or G.nodes[u].get("kind") != "spec":
+                continue
+            H.add_node(u, **G.nodes[u])
+            H.add_edge(u, n, key=k, kind=k)
+            for _u, pipe, k2 in G.out_edges(u, keys=True):
+                if k2 == "version_of":
+                    H.add_node(pipe, **G.nodes[pipe])
+                    H.add_edge(u, pipe, key=k2, kind=k2)
+    return simplify(H, center)
 
 
 def from_node_link(data: dict, center: str | None = None) -> LineageView | None:
@@ -149,13 +164,13 @@ def simplify(H: nx.MultiDiGraph, center: str, *, max_nodes: int = MAX_NODES) -> 
                 v.role = t
                 if t == "audit":
                     verdict = str(a.get("verdict") or "")
-                    v.detail = f"audit: {verdict}"
+                    v.detail = verdict
                     if verdict == "fail":
                         v.status = "fail"
                     elif verdict == "warn" and v.status == "ok":
                         v.status = "warn"
                 else:
-                    v.detail = f"model {a.get('path') or ''}".strip()
+                    v.detail = str(a.get("path") or "").lstrip("/")
             hidden[t] += 1
         elif t == "job":
             out = next((v for _u, v, k in H.out_edges(n, keys=True) if k == "produced"), None)
