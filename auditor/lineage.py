@@ -475,18 +475,14 @@ def add_file_versions(
                 before = {f.path: (f.hash, f.size) for f in backend.walk_files(repo, c.parent)}
             cnode = commit_node(repo, c.id)
             counts = {"added": 0, "modified": 0, "deleted": 0}
-            for path, (digest, size) in manifest.items():
-                old = before.get(path)
-                if old is not None and old[0] == digest:
-                    continue
-                counts["modified" if old else "added"] += 1
+            new = [(p, v) for p, v in manifest.items() if before.get(p) != v]
+            gone = [(p, v) for p, v in before.items() if manifest.get(p) != v]
+            for path, (digest, size) in new:
+                counts["modified" if path in before else "added"] += 1
                 fnode = _add_file(G, repo, path, digest, size)
                 G.add_edge(cnode, fnode, key=INTRODUCED, kind=INTRODUCED)
-            for path, (digest, size) in before.items():
-                new = manifest.get(path)
-                if new is not None and new[0] == digest:
-                    continue
-                if new is None:
+            for path, (digest, size) in gone:
+                if path not in manifest:
                     counts["deleted"] += 1
                 fnode = _add_file(G, repo, path, digest, size)
                 G.add_edge(cnode, fnode, key=REMOVED, kind=REMOVED)
