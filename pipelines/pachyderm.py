@@ -24,6 +24,10 @@ reports and export see what they see from the embedded store. The 2.x quirks han
   (``user_spec_json`` of the version whose ``spec_commit`` is the commit), rendered exactly as
   the embedded store writes it, so lineage sees every spec version on both backends.
 
+- pachd's reason for a failed job names the failed datum; the stage's own last stderr line
+  (Tulip's failure sentence, e.g. "gate blocked: ...") is in the job's logs, and is appended
+  to the reason and to the output commit's error, as the embedded engine reports it.
+
 A cluster that cannot be reached raises ``BackendUnavailable`` within ``connect_timeout``
 seconds (a version call with a deadline), never a hang.
 """
@@ -288,6 +292,7 @@ class PachydermBackend(Backend):
         self.client = client
         self.address = address or getattr(client, "address", "pachd")
         self._specs: dict[str, dict[str, bytes]] = {}  # pipeline -> spec commit id -> spec.json
+        self._reasons: dict[tuple[str, str], str | None] = {}  # failed job -> stage's last line
 
     # -- connecting -------------------------------------------------------------------------
     @classmethod
@@ -562,6 +567,9 @@ class PachydermBackend(Backend):
         if c.repo.type == "spec":
             blob = self._spec_blob(repo_name(c.repo), c.id)
             size = len(blob) if blob is not None else size
+        error = ci.error or None
+        if error and kind != pfs.OriginKind.USER and not _hidden(c.repo):
+            error = self._stage_reason(c.repo.name, c.id, error)
         return CommitInfo(
             repo=repo_name(c.repo),
             branch=c.branch.name if c.branch is not None and c.branch.name else None,
@@ -572,7 +580,7 @@ class PachydermBackend(Backend):
             finished=_ts(ci.finished),
             size_bytes=size,
             description=ci.description,
-            error=ci.error or None,
+            error=error,
             direct_provenance=prov,
             metadata=dict(ci.metadata),
         )
@@ -1066,13 +1074,41 @@ class PachydermBackend(Backend):
                 self.client.pps.start_pipeline(pipeline=pps.Pipeline(name=name))
 
     # -- jobs, datums, logs ---------------------------------------------------------------------
+    def _stage_reason(self, pipeline: str, job_id: str, pachd_reason: str) -> str:
+        """pachd's reason for a failed job, followed by the last line the stage printed (its
+        stderr, from the job's logs): Tulip's stages end with a sentence saying why, and the
+        embedded engine reports that line too ("gate blocked: ..." is what blame looks for)."""
+        key = (pipeline, job_id)
+        if key not in self._reasons:
+            line = None
+            try:
+                msgs = list(
+                    self.client.pps.get_logs(
+                        pipeline=pps.Pipeline(name=pipeline),
+                        job=pps.Job(pipeline=pps.Pipeline(name=pipeline), id=job_id),
+                    )
+                )
+                users = [m for m in msgs if m.user] or msgs
+                lines = [ln.strip() for m in users for ln in m.message.splitlines() if ln.strip()]
+                line = lines[-1] if lines else None
+            except (grpc.RpcError, ConnectionError) as e:  # no log backend: keep pachd's reason
+                log.debug("no logs for %s@%s: %s", pipeline, job_id, e)
+            self._reasons[key] = line
+        line = self._reasons[key]
+        if not line or line in pachd_reason:
+            return pachd_reason
+        return f"{pachd_reason}: {line}"
+
     def _job_info(self, j: pps.JobInfo) -> JobInfo:
         out = j.output_commit.id if j.output_commit is not None and j.output_commit.id else j.job.id
+        reason = j.reason or None
+        if reason and j.state == pps.JobState.JOB_FAILURE:
+            reason = self._stage_reason(j.job.pipeline.name, j.job.id, reason)
         return JobInfo(
             pipeline=j.job.pipeline.name,
             id=j.job.id,
             state=_JOB_STATES.get(j.state, JOB_CREATED),
-            reason=j.reason or None,
+            reason=reason,
             created=_ts(j.created) or 0.0,
             started=_ts(j.started),
             finished=_ts(j.finished),

@@ -12,8 +12,9 @@ Differences that are Pachyderm's and not ours, and so are normalised here:
 * file hashes: pachd hashes chunk hashes, not the bytes; hashes are mapped to content digests;
 * spec commits and spec repos: pachd makes "an empty spec commit to mark the update" with no
   description (pps api_server.go); the embedded store describes them;
-* why a job failed: the embedded engine reports the stage's last stderr line, pachd names the
-  failed datum (the stderr is in its logs); both must agree that it failed.
+* why a job failed: both backends report the stage's last stderr line ("gate blocked: ...",
+  which blame looks for), in their own wording around it (pachd names the failed datum; the
+  backend adds the line from the job's logs).
 
 The history puts data in each input repo before a pipeline reads it. (Created over an empty
 repo, a pipeline makes pachd give that repo's new branch an empty AUTO commit, which the
@@ -179,6 +180,15 @@ def hash_sub(b: Backend, ids: dict[str, str]) -> Callable[[str], str]:
     return sub
 
 
+def why(text: str | None) -> str | None:
+    """A failure as both backends must agree on it: the stage's own sentence when there is
+    one (the gate's), else just that it failed. The wording around it is each engine's."""
+    if not text:
+        return None
+    m = re.search(r"gate blocked.*", text)
+    return m.group() if m else "failed"
+
+
 # -- the plain canonical view ------------------------------------------------------------------
 
 
@@ -194,7 +204,7 @@ def canonical_view(b: Backend, ids: dict[str, str]) -> dict:
                 "branch": c.branch,
                 "origin": c.origin,
                 "parent": c.parent,
-                "failed": bool(c.error),
+                "failed": why(c.error),
                 "metadata": c.metadata,
                 "size": c.size_bytes,
                 "direct_provenance": sorted((p.repo, p.branch, label(p.id)) for p in c.direct_provenance),
@@ -286,9 +296,9 @@ def canonical_graph(b: Backend, ids: dict[str, str]) -> dict:
         if spec_like:
             node.pop("description", None)  # pachd's spec commits and repos carry none
         if node.get("type") == "job":
-            node["reason"] = bool(node.get("reason")) and node.get("state") != "success"
+            node["reason"] = why(node.get("reason")) if node.get("state") != "success" else node.get("reason")
         if node.get("type") == "commit":
-            node["error"] = bool(node.get("error"))
+            node["error"] = why(node.get("error"))
     return normalise(data, hash_sub(b, ids))
 
 
@@ -307,3 +317,36 @@ def test_the_same_history_gives_the_same_lineage_graph(embedded, pachyderm):
     assert p_links == e_links  # the same edges, each as often
     assert p["graph"] == e["graph"]
     assert len(e_nodes) > 60 and len(e_links) > 150  # the history is not trivially small
+
+
+# -- blame ---------------------------------------------------------------------------------------
+
+AGO = re.compile(r"\b(\d+ (second|minute|hour|day)s? ago|just now)\b")
+
+
+def canonical_blame(b: Backend, ids: dict[str, str], target: str) -> dict:
+    blame = pytest.importorskip("auditor.blame")
+    report = blame.blame(b, target).as_dict()
+    label = relabel(ids)
+
+    def clean(v):
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items() if k not in TIME_KEYS}
+        if isinstance(v, list):
+            return [clean(x) for x in v]
+        return AGO.sub("<ago>", label(v)) if isinstance(v, str) else v
+
+    return clean(report)
+
+
+@pytest.mark.parametrize("repo", ["Convert", "Train", "Audit", "flower_photos"])
+def test_blame_answers_the_same_on_both_backends(embedded, pachyderm, repo):
+    store, e_ids = embedded
+    backend, p_ids, _ = pachyderm
+    e = canonical_blame(store, e_ids, f"{repo}@{e_ids['orchids']}")
+    p = canonical_blame(backend, p_ids, f"{repo}@{p_ids['orchids']}")
+    diff = differences(e, p)
+    assert diff == [], "\n".join(diff)
+    if repo == "Convert":
+        assert p["blocked"].startswith("gate blocked")  # the stage's sentence reached blame
+        assert [c["id"] for c in p["commits"]][:1] == ["<orchids>"]
