@@ -282,7 +282,9 @@ class Runner:
         if failed:
             first = failed[0]
             reason = (
-                f"{len(failed)} of {total} datums failed; first {', '.join(first.datum.paths)}: "
+                first.reason
+                if total == 1
+                else f"{len(failed)} of {total} datums failed; first {', '.join(first.datum.paths)}: "
                 f"{first.reason}"
             )
             self._finish(job, spec, inputs, list(runs.values()), state=JOB_FAILURE, reason=reason)

@@ -47,4 +47,7 @@ def deploy_cmd(
         backend.close()
     if output == "json":
         return out.emit_json([st.as_dict() for st in steps])
-    out.table(["KIND", "NAME", "ACTION", "DETAIL"], [(st.kind, st.name, st.action, st.detail) for st in steps])
+    out.table(
+        ["KIND", "NAME", "ACTION", "DETAIL"],
+        [(st.kind, st.name, st.action, st.detail) for st in steps],
+    )

@@ -43,7 +43,10 @@ _register()
 def main(argv: list[str] | None = None) -> None:
     settings = Settings()
     try:
-        cli.main(args=argv, prog_name="tulip", standalone_mode=False, obj=settings)
+        # Without standalone mode, click returns ctx.exit()'s code instead of exiting.
+        code = cli.main(args=argv, prog_name="tulip", standalone_mode=False, obj=settings)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except click.exceptions.Abort:
         click.echo("tulip: aborted", err=True)
         sys.exit(130)

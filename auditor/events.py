@@ -1,0 +1,95 @@
+"""Alert events that audits and the gate raise, written in the transaction that records the job.
+
+Registered as the ``tulip.job_hooks`` entry point ``audit``; the local engine calls
+:func:`on_job_finished` with each finished job (``pipelines.runner.JobOutcome``). Delivery (signed
+webhooks) is the business of ``reports.webhooks``; here we only decide what happened:
+
+* ``audit.failed`` / ``audit.warned``: an audit's verdict;
+* ``audit.recovered``: a pass after a failed audit of the same pipeline;
+* ``gate.blocked``: Convert refused to publish a model because its audit failed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+GATE_PREFIX = "gate blocked"
+AUDIT_FILE = "/audit.json"
+TOP_FINDINGS = 5
+
+
+def _summary(doc: dict, audit_repo: str, audit_commit: str) -> dict[str, Any]:
+    findings = doc.get("findings") or []
+    blamed: dict[tuple[str, str], dict] = {}
+    for f in findings:
+        for c in f.get("introduced_by") or []:
+            blamed.setdefault((c["repo"], c["commit"]), {"repo": c["repo"], "commit": c["commit"]})
+    return {
+        "verdict": doc.get("verdict"),
+        "data": doc.get("data"),
+        "reference": doc.get("reference"),
+        "summary": {
+            k: v
+            for k, v in (doc.get("summary") or {}).items()
+            if k in ("images", "findings", "severities")
+        },
+        "top_findings": [
+            {
+                k: f.get(k)
+                for k in ("check", "severity", "classes", "score", "message", "introduced_by")
+            }
+            | {"files": len(f.get("files") or [])}
+            for f in findings[:TOP_FINDINGS]
+        ],
+        "blamed_commits": list(blamed.values()),
+        "audit": {"repo": audit_repo, "commit": audit_commit},
+        "report": {"repo": audit_repo, "commit": audit_commit, "path": "/report.html"},
+    }
+
+
+def _previous_verdict(outcome) -> str | None:
+    store, job = outcome.store, outcome.job
+    commit = store.inspect_commit(job.pipeline, job.id)
+    while commit.parent is not None:
+        commit = store.inspect_commit(job.pipeline, commit.parent)
+        if commit.error:
+            continue
+        try:
+            return json.loads(store.get_file(job.pipeline, commit.id, AUDIT_FILE)).get("verdict")
+        except Exception:  # an older commit without an audit: keep looking
+            continue
+    return None
+
+
+def on_job_finished(outcome) -> None:
+    job = outcome.job
+    if job.state == "success":
+        raw = outcome.read(AUDIT_FILE)
+        if raw is None:
+            return
+        doc = json.loads(raw)
+        data = doc.get("data") or {}
+        subject = f"{data.get('repo')}@{data.get('commit')}"
+        payload = _summary(doc, job.pipeline, job.id)
+        verdict = doc.get("verdict")
+        if verdict == "fail":
+            outcome.emit("audit.failed", subject, payload)
+        elif verdict == "warn":
+            outcome.emit("audit.warned", subject, payload)
+        elif verdict == "pass" and _previous_verdict(outcome) == "fail":
+            outcome.emit("audit.recovered", subject, payload)
+        return
+    if job.reason and GATE_PREFIX in job.reason:
+        audit = next((r for r in outcome.inputs if r.repo == "Audit"), None)
+        outcome.emit(
+            "gate.blocked",
+            f"{job.pipeline}@{job.id}",
+            {
+                "pipeline": job.pipeline,
+                "job": job.id,
+                "reason": job.reason,
+                "audit": None if audit is None else {"repo": audit.repo, "commit": audit.id},
+                "inputs": [{"repo": r.repo, "commit": r.id} for r in outcome.inputs],
+            },
+        )

@@ -1,0 +1,289 @@
+"""Where an audit's embeddings come from: Embed's records when they exist, else computed here.
+
+``tulip audit`` works whether or not the Embed pipeline exists. It reads Embed's output for
+the audited commit when there is one, and otherwise embeds the images itself through an
+on-disk cache keyed by (architecture, content hash), so a second audit of the same data, or of
+a commit that adds 50 images, embeds only what it has not seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipelines.backend import Backend
+from pipelines.errors import CommitNotFound, FileNotFound, TulipError
+from pipelines.records import SUFFIX, EmbeddingRecord, EmbeddingSet, collect, label_of
+
+CACHE_ENV = "TULIP_CACHE"
+EMBED_PIPELINE = "Embed"
+# Files at the top of a data repo that are documentation, not stray data.
+DOC_FILES = ("attribution", "readme", "license", "licence", "notice")
+
+Progress = Callable[[int, int], None]
+
+
+def default_cache_dir(store_root: Path | None = None) -> Path:
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    if store_root is not None:
+        return Path(store_root) / "cache" / "embeddings"
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tulip" / "embeddings"
+
+
+@dataclass
+class EmbeddingCache:
+    """Embeddings (or unreadable reasons) by architecture and content hash, one file each."""
+
+    root: Path
+
+    def _path(self, architecture: str, sha256: str) -> Path:
+        return self.root / architecture / sha256[:2] / f"{sha256}.json"
+
+    def get(self, architecture: str, sha256: str) -> dict | None:
+        try:
+            return json.loads(self._path(architecture, sha256).read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def put(self, architecture: str, sha256: str, entry: dict) -> None:
+        path = self._path(architecture, sha256)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "w") as f:
+            json.dump(entry, f)
+        os.replace(tmp, path)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def embed_images(
+    files: Iterable[tuple[str, Path]],
+    *,
+    architecture: str,
+    cache: EmbeddingCache | None,
+    progress: Progress | None = None,
+    batch_size: int = 32,
+) -> EmbeddingSet:
+    """Records for ``(repo path, local file)`` pairs, embedding only what the cache lacks."""
+    from training.embed import to_record  # TensorFlow stays out until embedding is needed
+
+    files = list(files)
+    records: list[EmbeddingRecord] = []
+    todo: list[tuple[str, Path]] = []
+    for repo_path, local in files:
+        sha = _sha256(local)
+        entry = cache.get(architecture, sha) if cache else None
+        if entry is None:
+            todo.append((repo_path, local))
+            continue
+        records.append(
+            _record_from_cache(entry, repo_path, sha, local.stat().st_size, architecture)
+        )
+    done = len(records)
+    if progress:
+        progress(done, len(files))
+    if todo:
+        from training.backbones import load_embedder
+        from training.embedding import embed_files
+
+        embedder = load_embedder(architecture)
+        by_local = {str(local): repo_path for repo_path, local in todo}
+        for result in embed_files([p for _, p in todo], embedder, batch_size=batch_size):
+            record = to_record(
+                result, repo_path=by_local[str(result.path)], architecture=architecture
+            )
+            records.append(record)
+            if cache:
+                cache.put(architecture, record.sha256, _cache_entry(record))
+            done += 1
+            if progress:
+                progress(done, len(files))
+    return collect(records)
+
+
+def _cache_entry(r: EmbeddingRecord) -> dict:
+    return {
+        "status": r.status,
+        "reason": r.reason,
+        "image": r.image,
+        "embedding": None if r.embedding is None else [float(v) for v in r.embedding],
+    }
+
+
+def _record_from_cache(
+    entry: dict, repo_path: str, sha: str, size: int, architecture: str
+) -> EmbeddingRecord:
+    vec = (
+        None if entry.get("embedding") is None else np.asarray(entry["embedding"], dtype=np.float32)
+    )
+    return EmbeddingRecord(
+        path=repo_path,
+        label=label_of(repo_path),
+        sha256=sha,
+        size=size,
+        architecture=architecture,
+        status=entry["status"],
+        reason=entry.get("reason"),
+        image=entry.get("image"),
+        embedding=vec,
+    )
+
+
+def is_doc_file(path: str) -> bool:
+    return Path(path).name.lower().startswith(DOC_FILES)
+
+
+def class_files_in_dir(root: Path) -> tuple[list[tuple[str, Path]], list[tuple[str, Path]]]:
+    """(images under class folders, stray files at the top) of a flower_photos-style folder."""
+    root = Path(root)
+    if not root.is_dir():
+        raise TulipError(f"{root} is not a directory of class folders")
+    images, stray = [], []
+    for p in sorted(root.rglob("*")):
+        if not p.is_file():
+            continue
+        rel = "/" + p.relative_to(root).as_posix()
+        if rel.count("/") >= 2:
+            images.append((rel, p))
+        elif not is_doc_file(rel):
+            stray.append((rel, p))
+    return images, stray
+
+
+def stray_records(stray: Iterable[tuple[str, Path | int]]) -> list[EmbeddingRecord]:
+    """Files outside any class folder: no label, so they cannot be learned from."""
+    out = []
+    for rel, local in stray:
+        size = local.stat().st_size if isinstance(local, Path) else int(local)
+        sha = _sha256(local) if isinstance(local, Path) else ""
+        out.append(
+            EmbeddingRecord(
+                path=rel,
+                label="",
+                sha256=sha,
+                size=size,
+                architecture="",
+                status="unreadable",
+                reason="outside any class folder (an image's label is its folder)",
+            )
+        )
+    return out
+
+
+def with_stray(data: EmbeddingSet, stray: list[EmbeddingRecord]) -> EmbeddingSet:
+    data.unreadable = sorted([*data.unreadable, *stray], key=lambda r: r.path)
+    return data
+
+
+# -- from a backend -------------------------------------------------------------------------
+
+
+def embed_output_for(
+    backend: Backend, repo: str, commit_id: str, *, pipeline: str = EMBED_PIPELINE
+) -> str | None:
+    """The Embed commit computed from exactly this data commit, if there is one."""
+    try:
+        out = backend.inspect_commit(pipeline, commit_id)
+    except (CommitNotFound, TulipError):
+        return None
+    if out.finished is None or out.error:
+        return None
+    if not any(p.repo == repo and p.id == commit_id for p in out.direct_provenance):
+        return None
+    return out.id
+
+
+def records_from_backend(backend: Backend, repo: str, commit_id: str) -> EmbeddingSet:
+    return collect(
+        EmbeddingRecord.from_json(backend.get_file(repo, commit_id, f.path))
+        for f in backend.walk_files(repo, commit_id)
+        if f.path.endswith(SUFFIX)
+    )
+
+
+def local_files(
+    backend: Backend, repo: str, commit_id: str, workdir: Path
+) -> list[tuple[str, Path]]:
+    """Every file of a commit as a local path: the stored blob when the backend has one on
+    disk (no copy), else a copy under ``workdir``."""
+    blob_path = getattr(backend, "blob_path", None)
+    out = []
+    for f in backend.walk_files(repo, commit_id):
+        if blob_path is not None:
+            out.append((f.path, blob_path(repo, commit_id, f.path)))
+        else:
+            local = workdir / f.path.lstrip("/")
+            backend.copy_out(repo, commit_id, f.path, local)
+            out.append((f.path, local))
+    return out
+
+
+def embeddings_for_commit(
+    backend: Backend,
+    repo: str,
+    commit_id: str,
+    *,
+    architecture: str | None,
+    cache: EmbeddingCache | None,
+    progress: Progress | None = None,
+) -> tuple[EmbeddingSet, str]:
+    """A data commit's embeddings, and where they came from ("Embed@<id>" or "computed")."""
+    embed_commit = embed_output_for(backend, repo, commit_id)
+    if embed_commit is not None:
+        data = records_from_backend(backend, EMBED_PIPELINE, embed_commit)
+        if architecture is None or data.architecture in (None, architecture):
+            files = {f.path for f in backend.walk_files(repo, commit_id)}
+            stray = [(p, 0) for p in sorted(files) if p.count("/") == 1 and not is_doc_file(p)]
+            return with_stray(data, stray_records(stray)), f"{EMBED_PIPELINE}@{embed_commit}"
+    arch = architecture or "mobilenet_1.0_224"
+    with tempfile.TemporaryDirectory(prefix="tulip-audit-") as tmp:
+        files = local_files(backend, repo, commit_id, Path(tmp))
+        images = [(p, local) for p, local in files if p.count("/") >= 2]
+        stray = [(p, local) for p, local in files if p.count("/") == 1 and not is_doc_file(p)]
+        data = embed_images(images, architecture=arch, cache=cache, progress=progress)
+        return with_stray(data, stray_records(stray)), "computed"
+
+
+def previous_audit(
+    backend: Backend, audit_repo: str, data_repo: str, data_commit: str
+) -> dict | None:
+    """The audit of the nearest ancestor of ``data_commit`` that has one (for drift)."""
+    try:
+        commits = backend.list_commits(audit_repo, "master")
+    except TulipError:
+        return None
+    audits: dict[str, dict] = {}
+    for c in reversed(commits):  # oldest first, so a re-audit of the same data wins
+        if c.finished is None or c.error:
+            continue
+        try:
+            doc = json.loads(backend.get_file(audit_repo, c.id, "/audit.json"))
+        except (FileNotFound, TulipError, json.JSONDecodeError):
+            continue
+        d = doc.get("data") or {}
+        if d.get("repo") == data_repo and d.get("commit"):
+            doc["_audit_commit"] = c.id
+            audits[d["commit"]] = doc
+    try:
+        commit = backend.inspect_commit(data_repo, data_commit)
+    except TulipError:
+        return None
+    while commit.parent is not None:
+        commit = backend.inspect_commit(data_repo, commit.parent)
+        if commit.id in audits:
+            return audits[commit.id]
+    return None

@@ -1,0 +1,178 @@
+"""`tulip audit`: audit a data commit (or a plain folder) and exit by verdict, for people and CI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from pipelines.errors import TulipError
+from pipelines.refs import parse_ref
+
+from . import output as out
+from .base import Settings, cli, pass_settings
+
+EXIT_FAIL = 3
+
+
+def _progress(s: Settings):
+    bars: dict[str, object] = {}
+
+    def update(step: str, done: int, total: int) -> None:
+        if s.quiet:
+            return
+        bar = bars.get(step)
+        if bar is None:
+            bar = bars[step] = out.progress_bar(total, step, quiet=s.quiet, unit="img")
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+@cli.command("audit")
+@click.argument("ref", required=False)
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="audit a plain folder of class subfolders instead of a commit",
+)
+@click.option(
+    "--reference", default=None, help="a labelled gallery: REPO@REF (or a folder, with --dir)"
+)
+@click.option(
+    "--policy",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="severities and thresholds (TOML or JSON); see `tulip audit --print-policy`",
+)
+@click.option(
+    "--architecture",
+    default=None,
+    help="backbone for embeddings it computes (default: Embed's, else mobilenet_1.0_224)",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["fail", "warn"]),
+    default="fail",
+    show_default=True,
+    help="the verdict that makes the exit code 3",
+)
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="also write a standalone HTML report here",
+)
+@click.option("--print-policy", is_flag=True, help="print the default policy and exit")
+@out.output_option()
+@pass_settings
+@click.pass_context
+def audit(
+    ctx: click.Context,
+    s: Settings,
+    ref: str | None,
+    folder: Path | None,
+    reference: str | None,
+    policy: Path | None,
+    architecture: str | None,
+    fail_on: str,
+    report: Path | None,
+    print_policy: bool,
+    output: str,
+) -> None:
+    """Audit REPO@REF (or --dir PATH): exit 0 on pass or warn, 3 on fail, 2 on bad input."""
+    from auditor.policy import default_policy_toml, load_policy
+    from auditor.run import audit as run
+    from auditor.run import gather_commit, gather_dir, record_verdict
+    from auditor.sources import EmbeddingCache, default_cache_dir
+
+    if print_policy:
+        click.echo(default_policy_toml(), nl=False)
+        return
+    if (ref is None) == (folder is None):
+        raise click.UsageError("give either REPO@REF or --dir PATH")
+    pol = load_policy(policy)
+    progress = _progress(s)
+    if folder is not None:
+        cache = EmbeddingCache(default_cache_dir())
+        inputs = gather_dir(
+            folder,
+            reference=Path(reference) if reference else None,
+            architecture=architecture,
+            cache=cache,
+            progress=progress,
+        )
+        result = run(inputs, policy=pol)
+        backend = None
+    else:
+        backend = s.backend()
+        cache = EmbeddingCache(default_cache_dir(getattr(backend, "root", None)))
+        data_ref = parse_ref(ref)
+        inputs = gather_commit(
+            backend,
+            data_ref,
+            reference=parse_ref(reference) if reference else None,
+            architecture=architecture,
+            cache=cache,
+            progress=progress,
+        )
+        commit = inputs.data_ref["commit"]
+        result = run(
+            inputs,
+            policy=pol,
+            introduced_by=lambda paths: backend.introduced_by(data_ref.repo, commit, paths),
+        )
+        record_verdict(backend, result.document)
+    doc = result.document
+    if report is not None:
+        _write_report(doc, report, backend, folder, reference)
+    if output == "json":
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        _print_findings(doc)
+    if doc["verdict"] == "fail" or (fail_on == "warn" and doc["verdict"] == "warn"):
+        ctx.exit(EXIT_FAIL)
+
+
+def _print_findings(doc: dict) -> None:
+    data = doc["data"]
+    where = f"{data['repo']}@{data['commit']}" if data.get("commit") else data["repo"]
+    summary = doc["summary"]
+    click.echo(
+        f"{doc['verdict'].upper()}: {where}: {summary['images']} images in "
+        f"{len(summary['classes'])} classes, {len(doc['findings'])} findings"
+    )
+    if not doc["findings"]:
+        return
+    rows = []
+    for f in doc["findings"]:
+        intro = ", ".join(f"{c['repo']}@{c['commit'][:12]}" for c in f.get("introduced_by") or [])
+        rows.append(
+            (
+                f["severity"],
+                f["check"],
+                "/".join(f["classes"]),
+                len(f["files"]),
+                f["message"][:90],
+                intro or "-",
+            )
+        )
+    out.table(["SEVERITY", "CHECK", "CLASSES", "FILES", "MESSAGE", "INTRODUCED BY"], rows)
+
+
+def _write_report(
+    doc: dict, path: Path, backend, folder: Path | None, reference: str | None
+) -> None:
+    try:
+        from reports.standalone import render_report_for
+    except ImportError as e:  # reports are optional for a CI audit
+        raise TulipError(f"cannot write the HTML report: {e}") from None
+    path.write_text(
+        render_report_for(doc, backend=backend, folder=folder, reference=reference),
+        encoding="utf-8",
+    )
