@@ -111,14 +111,24 @@ class Point:
 
 
 @dataclass(frozen=True)
+class Series:
+    """All points of one label as a single SVG path of round dots: compact for big maps."""
+
+    label: str
+    colour: str
+    d: str
+
+
+@dataclass(frozen=True)
 class Scatter:
     width: int
     height: int
-    points: list[Point]
+    points: list[Point]  # one <circle> with a tooltip each, for small maps
     legend: list[tuple[str, str, int]]  # label, colour, count
     method: str
     total: int
     notes: list[str] = field(default_factory=list)
+    series: list[Series] = field(default_factory=list)  # instead of points, for big maps
 
 
 def scatter(
@@ -131,6 +141,7 @@ def scatter(
     height: int = 440,
     pad: int = 12,
     max_points: int = 6000,
+    tooltips_up_to: int = 800,
     method: str = "pca",
     highlight: set[str] | None = None,
 ) -> Scatter:
@@ -173,4 +184,15 @@ def scatter(
             )
         )
     legend = [(lab, colours[lab], counts[lab]) for lab in order]
-    return Scatter(width, height, points, legend, method, n, notes)
+    if len(points) <= tooltips_up_to:
+        return Scatter(width, height, points, legend, method, n, notes)
+    # Thousands of <circle>s with tooltips weigh ~130 bytes each; a path of "M x y h0" dots
+    # drawn with round caps is ~14 bytes a point and looks the same.
+    parts: dict[str, list[str]] = {lab: [] for lab in order}
+    for p in points:
+        parts[p.label].append(f"M{p.x:g} {p.y:g}h0")
+    series = [Series(lab, colours[lab], "".join(parts[lab])) for lab in order if parts[lab]]
+    notes.append(
+        f"{len(points)} points: hover tooltips are shown for maps of up to {tooltips_up_to}"
+    )
+    return Scatter(width, height, [], legend, method, n, notes, series)

@@ -16,7 +16,7 @@
             b.classList.toggle("picked", b.dataset.label === picked);
           });
           svg.classList.toggle("picking", picked !== null);
-          svg.querySelectorAll("circle").forEach(function (c) {
+          svg.querySelectorAll("circle, path.series").forEach(function (c) {
             c.classList.toggle("picked", c.dataset.label === picked);
           });
         });

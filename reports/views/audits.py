@@ -54,6 +54,7 @@ class AuditPage:
     heatmap_svg: Markup | None
     scatter_svg: Markup | None
     has_report: bool
+    body: Markup
 
 
 def class_listing(backend: Backend):
@@ -106,7 +107,20 @@ def build_page(backend: Backend, commit: CommitInfo, info: FileInfo) -> AuditPag
         get_template_attribute("charts.html", "scatter")(view.scatter) if view.scatter else None
     )
     has_report = try_inspect(backend, commit.repo, commit.id, REPORT_FILE) is not None
-    return AuditPage(commit, info, doc, view, heatmap_svg, scatter_svg, has_report)
+    # The report body depends only on the (immutable) document and the app's URLs, so it is
+    # rendered once per audit blob; a request renders just the page around it.
+    body = Markup(
+        render_template(
+            "_audit_body.html",
+            audit=view,
+            heatmap_svg=heatmap_svg,
+            scatter_svg=scatter_svg,
+            thumb_src=thumb_src,
+            commit_href=commit_href,
+            standalone=False,
+        )
+    )
+    return AuditPage(commit, info, doc, view, heatmap_svg, scatter_svg, has_report, body)
 
 
 def load_page(backend: Backend, repo: str, ref: str) -> AuditPage:
@@ -114,7 +128,7 @@ def load_page(backend: Backend, repo: str, ref: str) -> AuditPage:
     info = try_inspect(backend, repo, commit.id, AUDIT_FILE)
     if info is None:
         abort(404, f"{repo}@{commit.id} holds no {AUDIT_FILE}; is {repo} an audit pipeline's repo?")
-    key = (repo, commit.id, info.hash)
+    key = (repo, commit.id, info.hash, request.script_root)
     return caches().audit_views.get_or_make(key, lambda: build_page(backend, commit, info))
 
 
@@ -140,17 +154,7 @@ def page(repo: str, ref: str):
     p = load_page(backend, repo, ref)
     if (r := _canonical("audits.page", repo, ref, p.commit.id)) is not None:
         return r
-    return render_template(
-        "audit.html",
-        page=p,
-        audit=p.view,
-        commit=p.commit,
-        heatmap_svg=p.heatmap_svg,
-        scatter_svg=p.scatter_svg,
-        thumb_src=thumb_src,
-        commit_href=commit_href,
-        standalone=False,
-    )
+    return render_template("audit.html", page=p, audit=p.view, commit=p.commit)
 
 
 @bp.get("/api/audits/<repo>/<ref>")

@@ -25,17 +25,19 @@ def server(scenario, tmp_path_factory):
     """`tulip serve` for real: port 0, a token, output read for the address."""
     pytest.importorskip("websocket")
     exe = shutil.which("tulip", path=str(Path(sys.executable).parent)) or "tulip"
-    proc = subprocess.Popen(
-        [exe, "--root", str(scenario.root), "serve", "--port", "0", "--token", TOKEN],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    with open(log, "wb") as err:  # a file, not a pipe nobody reads
+        proc = subprocess.Popen(
+            [exe, "--root", str(scenario.root), "serve", "--port", "0", "--token", TOKEN],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
     line = proc.stdout.readline()
     m = re.search(r"at (http://127\.0\.0\.1:\d+/)\?token=" + TOKEN, line)
     if not m:
         proc.kill()
-        raise AssertionError(f"tulip serve said {line!r}; stderr: {proc.stderr.read()}")
+        raise AssertionError(f"tulip serve said {line!r}; stderr: {log.read_text()}")
     yield m.group(1).rstrip("/")
     proc.terminate()
     proc.wait(10)
