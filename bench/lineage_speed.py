@@ -194,6 +194,29 @@ def bench_store(label: str, facts: dict) -> list[dict]:
                 "baseline: the same graph without file versions",
             }
         )
+
+        def files_by(method: str):
+            def run():
+                H = L.build_graph(s, include_files=False)
+                L.add_file_versions(H, s, ["flower_photos"], method=method)
+                return H
+
+            return run
+
+        hist_s, H1 = timed(files_by("history"), repeat=3 if label == "small" else 1)
+        walk_s, H2 = timed(files_by("walk"), repeat=3 if label == "small" else 1)
+        assert L.canonical(H1) == L.canonical(H2), "the two file-history methods differ"
+        rows.append(
+            {
+                "name": f"lineage build with file versions via find_commits, {label} store",
+                "figure": round(hist_s * 1000, 1),
+                "baseline": round(walk_s * 1000, 1),
+                "ratio": round(walk_s / hist_s, 2),
+                "unit": "ms",
+                "notes": "baseline: one walk_files per data commit diffed against its parent; "
+                "same graph; ratio = walk/history",
+            }
+        )
         newest = next(c.id for c in s.list_commits("Convert") if not c.error)
         model = L.model_node("Convert", newest)
         q_s, up = timed(lambda: L.upstream(G, model, kinds=[L.COMMIT, L.FILE]), repeat=5)

@@ -351,3 +351,42 @@ def test_the_same_history_gives_the_same_graph_under_other_ids(
     assert L.canonical(other, ignore=L.TIMES, relabel=True) == L.canonical(
         graph, ignore=L.TIMES, relabel=True
     )
+
+
+def test_file_history_methods_agree_across_branches(store):
+    store.create_repo("photos")
+    with store.start_commit("photos", description="c1") as w:
+        w.put_bytes("/a/1.jpg", b"a1")
+        w.put_bytes("/b/1.jpg", b"b1")
+    c1 = w.id
+    with store.start_commit("photos", description="c2") as w:
+        w.put_bytes("/c/1.jpg", b"c1")
+        w.put_bytes("/a/1.jpg", b"a1 retaken")
+    c2 = w.id
+    store.create_branch("photos", "dev", head=c1)
+    with store.start_commit("photos", "dev", description="d1") as w:
+        w.delete("/a")
+        w.put_bytes("/d/1.jpg", b"d1")
+    d1 = w.id
+    with store.start_commit("photos", "dev", description="d2: nothing changes"):
+        pass
+    graphs = {}
+    for method in ("history", "walk"):
+        G = L.build_graph(store, include_files=False)
+        L.add_file_versions(G, store, ["photos"], method=method)
+        graphs[method] = G
+    assert L.canonical(graphs["history"]) == L.canonical(graphs["walk"])
+    G = graphs["history"]
+    node = lambda c: L.commit_node("photos", c)  # noqa: E731
+    assert set(L.live_files(G, node(d1))) == {"/b/1.jpg", "/d/1.jpg"}
+    assert set(L.live_files(G, node(c2))) == {"/a/1.jpg", "/b/1.jpg", "/c/1.jpg"}
+    assert (G.nodes[node(c2)]["files_added"], G.nodes[node(c2)]["files_modified"]) == (1, 1)
+    assert (G.nodes[node(d1)]["files_deleted"], G.nodes[node(d1)]["files"]) == (1, 2)
+    # b/1 from c1 lives on both branches; a/1 from c1 was replaced on master, deleted on dev.
+    assert {node(c1), node(c2), node(d1)} <= L.influenced_commits(G, node(c1))
+    a1 = next(n for n in L._changes(G, node(c1), L.INTRODUCED) if "/a/" in n)
+    assert L.holding_commits(G, a1) == {node(c1)}
+    with pytest.raises(ValueError):
+        L.add_file_versions(
+            L.build_graph(store, include_files=False), store, ["photos"], method="x"
+        )
