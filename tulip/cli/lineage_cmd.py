@@ -28,7 +28,7 @@ from .base import Settings, cli, pass_settings
     "--diff",
     "diff_ref",
     metavar="REPO@REF",
-    help="instead, compare the training data behind REF with the data behind this model",
+    help="instead, show which files and classes came and went from the data behind REF to the data behind this other model",
 )
 @click.option(
     "--openlineage",
