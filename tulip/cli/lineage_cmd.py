@@ -143,6 +143,8 @@ def _print_table(G, center: str | None) -> None:
     from auditor import lineage as lin
 
     groups = lin.grouped(G, [n for n in G.nodes if G.nodes[n].get("type") != lin.REPO])
+    if not groups:
+        out.info("no commits yet: nothing has lineage")
     first = True
     for kind, nodes in groups.items():
         if not first:
