@@ -91,7 +91,7 @@ def slack_message(event: Event) -> dict:
             lines.append(
                 f"• `{_slack_escape(f.get('check', '?'))}` {_slack_escape(f.get('message', ''))}"
             )
-    blamed = [b for b in d.get("blamed") or [] if isinstance(b, dict)]
+    blamed = [b for b in d.get("blamed_commits") or d.get("blamed") or [] if isinstance(b, dict)]
     if blamed:
         lines.append(
             "introduced by "

@@ -255,3 +255,87 @@ def write_report(path: Path, audit_doc: dict, **kwargs) -> Path:
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def _store_lineage(doc: dict) -> dict | None:
+    """Inside the local engine ($TULIP_ROOT set): the data commit's lineage, as node-link JSON."""
+    import os
+
+    root = os.environ.get("TULIP_ROOT")
+    data = doc.get("data") if isinstance(doc.get("data"), dict) else {}
+    if not root or not data.get("repo") or not data.get("commit"):
+        return None
+    from auditor.lineage import build_graph, commit_node, subgraph, to_node_link
+    from pipelines.store import EmbeddedStore
+
+    store = EmbeddedStore(root, create=False)
+    try:
+        G = build_graph(store, include_files=False)
+        node = commit_node(data["repo"], data["commit"])
+        return to_node_link(subgraph(G, node)) if node in G else None
+    finally:
+        store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The Audit stage's second step: ``audit.json`` + the image folders -> ``report.html``."""
+    import argparse
+    import sys
+
+    p = argparse.ArgumentParser(
+        prog="python -m reports.standalone",
+        description="Write the self-contained report.html of an audit.",
+    )
+    p.add_argument(
+        "--audit", type=Path, default=Path("/pfs/out/audit.json"), help="audit.json to render"
+    )
+    p.add_argument("--data", type=Path, default=None, help="the audited images (/pfs/<data repo>)")
+    p.add_argument("--reference", type=Path, default=None, help="the reference gallery, if any")
+    p.add_argument(
+        "--lineage", type=Path, default=None, help="node-link JSON of the lineage to draw"
+    )
+    p.add_argument(
+        "--no-store-lineage", action="store_true", help="do not read the lineage from $TULIP_ROOT"
+    )
+    p.add_argument("--out", type=Path, default=Path("/pfs/out/report.html"))
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        doc = json.loads(args.audit.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        print(f"cannot read the audit document {args.audit}: {e}", file=sys.stderr)
+        return 1
+    if not isinstance(doc, dict):
+        print(f"{args.audit} is not an audit document (a JSON object)", file=sys.stderr)
+        return 1
+    mounts: dict[str, Path] = {}
+    for key, folder in (("data", args.data), ("reference", args.reference)):
+        where = doc.get(key) if isinstance(doc.get(key), dict) else {}
+        if folder is not None and folder.is_dir() and isinstance(where.get("repo"), str):
+            mounts[where["repo"]] = folder
+    lineage = None
+    try:
+        if args.lineage is not None:
+            lineage = json.loads(args.lineage.read_text(encoding="utf-8"))
+        elif not args.no_store_lineage:
+            lineage = _store_lineage(doc)
+    except Exception as e:
+        log.warning("report.html will have no lineage: %s", e)
+    import os
+
+    try:
+        write_report(
+            args.out,
+            doc,
+            images=images_from_dirs(mounts) if mounts else None,
+            lineage=lineage,
+            audit_commit=os.environ.get("PACH_JOB_ID"),
+        )
+    except (OSError, ValueError, TulipError) as e:
+        print(f"cannot write the report {args.out}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -31,6 +31,7 @@ import email.utils
 import fcntl
 import json
 import logging
+import os
 import random
 import subprocess
 import sys
@@ -392,15 +393,34 @@ class Deliverer:
 # -- what the event means -------------------------------------------------------------------
 
 
-def enrich(store, event: Event, config: AlertConfig) -> Event:
-    """Add links (when ``base_url`` is set) and, for audit events, the verdict, top findings
-    and blamed commits from the audit document, where the emitter left them out."""
-    data = dict(event.data)
+def _audit_location(event: Event) -> tuple[str, str] | None:
+    """Where the audit behind an event is: ``data.audit`` (what auditor.events writes, whose
+    subject is the data commit), else the subject itself for audit events."""
+    audit = event.data.get("audit")
+    if (
+        isinstance(audit, dict)
+        and isinstance(audit.get("repo"), str)
+        and isinstance(audit.get("commit"), str)
+    ):
+        return audit["repo"], audit["commit"]
     repo, _, commit = event.subject.partition("@")
+    if event.type.startswith("audit.") and commit:
+        return repo, commit
+    return None
+
+
+def enrich(store, event: Event, config: AlertConfig) -> Event:
+    """Fill in what the emitter left out: the verdict, top findings and blamed commits from the
+    audit document, and (when ``base_url`` is set) links to the report and the commit."""
+    data = dict(event.data)
+    where = _audit_location(event)
     audit_doc = None
-    if event.type.startswith(("audit.", "gate.")) and commit:
+    wanted = ("verdict", "top_findings")
+    if where and (
+        any(k not in data for k in wanted) or not ("blamed" in data or "blamed_commits" in data)
+    ):
         try:
-            audit_doc = json.loads(store.get_file(repo, commit, "/audit.json"))
+            audit_doc = json.loads(store.get_file(where[0], where[1], "/audit.json"))
         except (TulipError, ValueError):
             audit_doc = None
     if isinstance(audit_doc, dict):
@@ -416,18 +436,25 @@ def enrich(store, event: Event, config: AlertConfig) -> Event:
                 for f in findings[:5]
             ],
         )
-        if "blamed" not in data:
+        if "blamed" not in data and "blamed_commits" not in data:
             seen: list[dict] = []
             for f in findings:
                 for b in f.get("introduced_by") or []:
-                    if isinstance(b, dict) and b not in seen:
-                        seen.append({"repo": b.get("repo"), "commit": b.get("commit")})
-            data["blamed"] = seen[:20]
-    if config.base_url and commit:
+                    entry = (
+                        {"repo": b.get("repo"), "commit": b.get("commit")}
+                        if isinstance(b, dict)
+                        else None
+                    )
+                    if entry and entry not in seen:
+                        seen.append(entry)
+            data["blamed_commits"] = seen[:20]
+    repo, _, commit = event.subject.partition("@")
+    if config.base_url:
         links = dict(data.get("links") or {})
-        links.setdefault("commit", f"{config.base_url}/commits/{repo}/{commit}")
-        if isinstance(audit_doc, dict):
-            links.setdefault("report", f"{config.base_url}/audits/{repo}/{commit}")
+        if commit:
+            links.setdefault("commit", f"{config.base_url}/commits/{repo}/{commit}")
+        if where:
+            links.setdefault("report", f"{config.base_url}/audits/{where[0]}/{where[1]}")
         data["links"] = links
     return Event(event.id, event.type, event.subject, event.time, data, event.seq)
 
@@ -586,7 +613,12 @@ def spawn_deliverer(root: Path, *, config_override: Path | str | None = None) ->
 
 
 def event_sink(root: Path | str) -> None:
-    """The ``tulip.event_sinks`` entry point: called by the engine after a job emitted events."""
+    """The ``tulip.event_sinks`` entry point: called by the engine after a job emitted events.
+
+    Starts a background deliverer when endpoints are configured, unless
+    ``$TULIP_NO_AUTORUN`` is set (tests and scripts that run everything in the foreground)."""
+    if os.environ.get("TULIP_NO_AUTORUN"):
+        return
     root = Path(root)
     try:
         config = load_config(root)

@@ -183,3 +183,69 @@ def test_lineage_is_drawn_from_node_link_json():
     html = render_report(_doc({"a": "", "b": ""}), lineage=link)
     assert 'id="lineage"' in html and 'data-node="commit:Audit@' in html
     assert SCRIPT not in html
+
+
+def test_the_stage_command_writes_the_report_with_lineage_from_the_store(
+    scenario, photo_dirs, tmp_path
+):
+    """`python -m reports.standalone`, as pipelines/audit.json runs it after the audit step."""
+    import os
+    import subprocess
+    import sys
+
+    doc = _doc({"orchids": "", "tulips": ""})
+    doc["data"] = {"repo": "flowers", "branch": "master", "commit": scenario.orchids_commit}
+    audit = tmp_path / "audit.json"
+    audit.write_text(json.dumps(doc))
+    out = tmp_path / "report.html"
+    env = {**os.environ, "TULIP_ROOT": str(scenario.root)}
+    # The doc names repo "flowers"; the scenario's commit lives in flower_photos, so the lineage
+    # lookup finds no node and the report is still written, without it.
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "reports.standalone",
+            "--audit",
+            str(audit),
+            "--data",
+            str(photo_dirs),
+            "--reference",
+            str(tmp_path / "absent"),
+            "--out",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    html = out.read_text()
+    assert html.count("data:image/jpeg") == 24 and 'id="lineage"' not in html
+    doc["data"]["repo"] = "flower_photos"
+    audit.write_text(json.dumps(doc))
+    r = subprocess.run(
+        [sys.executable, "-m", "reports.standalone", "--audit", str(audit), "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    html = out.read_text()
+    assert 'id="lineage"' in html and f'data-node="commit:Audit@{scenario.audit_commit}"' in html
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "reports.standalone",
+            "--audit",
+            str(tmp_path / "nope.json"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 1 and bad.stderr.strip().splitlines()[-1].startswith(
+        "cannot read the audit"
+    )

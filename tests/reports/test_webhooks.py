@@ -198,7 +198,7 @@ def test_signed_cloudevent_reaches_the_receiver_and_verifies(store):
         data = body["data"]
         assert data["verdict"] == "fail"
         assert data["top_findings"][0]["check"] == "class_overlap"  # failing first
-        assert data["blamed"][0] == {"repo": "flower_photos", "commit": "b" * 32}
+        assert data["blamed_commits"][0] == {"repo": "flower_photos", "commit": "b" * 32}
         assert (
             data["links"]["report"]
             == f"http://reports.example:8080/audits/Audit/{store.audit_commit}"
@@ -473,10 +473,80 @@ def test_a_failed_job_event_from_the_engine_reaches_the_receiver_through_the_sin
         (job,) = Runner(store).run_until_idle()
         assert job.state == "failure"
         (event,) = list_events(store, event_type="job.*")
+        event_sink(store.root)  # under TULIP_NO_AUTORUN the sink starts nothing
+        time.sleep(0.5)
+        assert rx.requests == []
+        monkeypatch.delenv("TULIP_NO_AUTORUN")
         event_sink(store.root)  # what the engine calls through the tulip.event_sinks entry point
         rx.wait_for(1)
         body = verify(SECRET, rx.requests[0].headers, rx.requests[0].body)
         assert body["type"] == "dev.tulip.job.failed" and body["id"] == event["id"]
         assert body["data"]["pipeline"] == "Broken"
+    finally:
+        rx.stop()
+
+
+def test_the_auditor_hook_event_links_to_its_audit_report(store):
+    """The real `tulip.job_hooks` audit hook (auditor.events) emits audit.failed about the data
+    commit; the webhook links to the audit's page and carries the hook's findings."""
+    from importlib.metadata import entry_points
+
+    from pipelines.runner import Runner
+
+    if not any(
+        ep.value.startswith("auditor.events") for ep in entry_points(group="tulip.job_hooks")
+    ):
+        pytest.skip("the auditor's job hook is not registered in this install")
+    rx = Receiver().start()
+    try:
+        store.create_repo("flower_photos")
+        with store.start_commit("flower_photos") as w:
+            w.put_bytes("/orchids/1.jpg", b"x")
+        data = store.resolve("flower_photos@master").id
+        doc = {
+            "schema": "tulip.audit/v1",
+            "verdict": "fail",
+            "data": {"repo": "flower_photos", "commit": "$C"},
+            "reference": None,
+            "summary": {"images": 1, "classes": {"orchids": 1}},
+            "findings": [
+                {
+                    "check": "lookalike_class",
+                    "severity": "fail",
+                    "classes": ["orchids", "tulips"],
+                    "score": 0.9,
+                    "files": ["/orchids/1.jpg"],
+                    "message": "orchids look like tulips",
+                    "introduced_by": [{"repo": "flower_photos", "commit": "$C"}],
+                }
+            ],
+        }
+        script = json.dumps(doc).replace("$C", "'\"$flower_photos_COMMIT\"'")
+        store.create_pipeline(
+            {
+                "pipeline": {"name": "Gatekeeper"},
+                "transform": {"cmd": ["bash"], "stdin": [f"echo '{script}' > /pfs/out/audit.json"]},
+                "input": {"pfs": {"repo": "flower_photos", "glob": "/"}},
+            }
+        )
+        Runner(store).run_until_idle()
+        (event,) = list_events(store, event_type="audit.*")
+        assert event["subject"] == f"flower_photos@{data}"
+        cfg = config(endpoint(rx.url), base_url="http://tulip.local:8080")
+        Deliverer(store, cfg).run_once()
+        body = verify(SECRET, rx.requests[0].headers, rx.requests[0].body)
+        assert body["type"] == "dev.tulip.audit.failed"
+        assert body["data"]["verdict"] == "fail"
+        assert body["data"]["top_findings"][0]["check"] == "lookalike_class"
+        assert body["data"]["blamed_commits"] == [{"repo": "flower_photos", "commit": data}]
+        audit_commit = body["data"]["audit"]["commit"]
+        assert (
+            body["data"]["links"]["report"]
+            == f"http://tulip.local:8080/audits/Gatekeeper/{audit_commit}"
+        )
+        assert (
+            body["data"]["links"]["commit"]
+            == f"http://tulip.local:8080/commits/flower_photos/{data}"
+        )
     finally:
         rx.stop()
