@@ -49,7 +49,9 @@ def load_specs(paths: list[Path]) -> list[tuple[str, dict]]:
         except FileNotFoundError:
             raise InvalidSpec(f"no spec file at {p}") from None
         except json.JSONDecodeError as e:
-            raise InvalidSpec(f"{p}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+            raise InvalidSpec(
+                f"{p}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}"
+            ) from None
     return out
 
 
@@ -97,7 +99,9 @@ def deploy(
 ) -> list[DeployStep]:
     """Create the data repos and create or update every pipeline, upstream first."""
     if not image or any(c.isspace() for c in image):
-        raise InvalidSpec(f"--image must name a container image (e.g. registry/tulip:0.1.0), not {image!r}")
+        raise InvalidSpec(
+            f"--image must name a container image (e.g. registry/tulip:0.1.0), not {image!r}"
+        )
     specs = []
     for where, raw in raw_specs:
         try:
@@ -137,7 +141,9 @@ def deploy(
                 detail += " (validated by the backend)"
             else:
                 detail += " (validated locally: its inputs do not exist yet)"
-            steps.append(DeployStep("pipeline", name, "would update" if existing else "would create", detail))
+            steps.append(
+                DeployStep("pipeline", name, "would update" if existing else "would create", detail)
+            )
             if existing is not None:
                 present.add(name)  # its output repo is really there
             continue

@@ -38,6 +38,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -125,7 +126,9 @@ _FAILED = {pps.PipelineState.PIPELINE_FAILURE, pps.PipelineState.PIPELINE_CRASHI
 def pfs_repo(name: str) -> pfs.Repo:
     """Our repo name to Pachyderm's: ``P.spec`` is ``Repo(P, type="spec")``."""
     if name.endswith(SPEC_SUFFIX):
-        return pfs.Repo(name=name[: -len(SPEC_SUFFIX)], type="spec", project=pfs.Project(name=PROJECT))
+        return pfs.Repo(
+            name=name[: -len(SPEC_SUFFIX)], type="spec", project=pfs.Project(name=PROJECT)
+        )
     return pfs.Repo(name=name, type="user", project=pfs.Project(name=PROJECT))
 
 
@@ -252,7 +255,9 @@ class PachydermCommitWriter(CommitWriter):
                     try:
                         progress(p_read.stat().st_size)
                     except FileNotFoundError:
-                        raise SourceChanged(f"{p} vanished during the put; nothing was committed") from None
+                        raise SourceChanged(
+                            f"{p} vanished during the put; nothing was committed"
+                        ) from None
         return count
 
     def delete(self, path: str) -> None:
@@ -269,14 +274,18 @@ class PachydermCommitWriter(CommitWriter):
             yield pfs.ModifyFileRequest(add_file=pfs.AddFile(path=path, raw=b""))
             if isinstance(payload, bytes):
                 for i in range(0, len(payload), CHUNK):
-                    yield pfs.ModifyFileRequest(add_file=pfs.AddFile(path=path, raw=payload[i : i + CHUNK]))
+                    yield pfs.ModifyFileRequest(
+                        add_file=pfs.AddFile(path=path, raw=payload[i : i + CHUNK])
+                    )
                 continue
             try:
                 with open(payload, "rb") as fh:
                     while chunk := fh.read(CHUNK):
                         yield pfs.ModifyFileRequest(add_file=pfs.AddFile(path=path, raw=chunk))
             except OSError:
-                failure.append(SourceChanged(f"{payload} vanished during the put; nothing was committed"))
+                failure.append(
+                    SourceChanged(f"{payload} vanished during the put; nothing was committed")
+                )
                 return
 
 
@@ -376,12 +385,22 @@ class PachydermBackend(Backend):
         code = e.code() if hasattr(e, "code") else None
         details = (e.details() if hasattr(e, "details") else str(e)) or ""
         low = details.lower()
-        repo, branch, commit, path = ctx.get("repo"), ctx.get("branch"), ctx.get("commit"), ctx.get("path")
+        repo, branch, commit, path = (
+            ctx.get("repo"),
+            ctx.get("branch"),
+            ctx.get("commit"),
+            ctx.get("path"),
+        )
         if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-            return BackendUnavailable(f"Pachyderm at {self.address} did not answer {what}: {details}")
+            return BackendUnavailable(
+                f"Pachyderm at {self.address} did not answer {what}: {details}"
+            )
         if "not found" in low or code == grpc.StatusCode.NOT_FOUND:
             noun = _not_found_noun(low)
             if noun == "repo":
+                if repo is None:  # the repo pachd could not find, from its message
+                    m = re.search(r"repo (?:[\w-]+/)?([\w.\-]+) not found", details)
+                    repo = m.group(1) if m else "?"
                 return RepoNotFound(
                     f"no repo {repo!r} on Pachyderm at {self.address}; repos: {self._names_or_none()}"
                 )
@@ -413,8 +432,19 @@ class PachydermBackend(Backend):
             return RepoExists(f"repo {repo!r} already exists")
         if "invalid" in low and "path" in low:
             return InvalidPath(f"Pachyderm refused a path in {repo}: {details}")
-        if any(s in low for s in ("output branch", "has children", "subvenan", "already finished",
-                                  "cannot delete", "cannot squash", "cannot drop", "updated a pipeline")):
+        if any(
+            s in low
+            for s in (
+                "output branch",
+                "has children",
+                "subvenan",
+                "already finished",
+                "cannot delete",
+                "cannot squash",
+                "cannot drop",
+                "updated a pipeline",
+            )
+        ):
             return CommitConflict(f"Pachyderm refused {what}: {details}")
         if code == grpc.StatusCode.INVALID_ARGUMENT and ctx.get("pipeline"):
             return InvalidSpec(f"Pachyderm refused the spec of {ctx.get('pipeline')}: {details}")
@@ -458,12 +488,18 @@ class PachydermBackend(Backend):
         pipelines = set()
         if not name.endswith(SPEC_SUFFIX):
             with self._rpc(f"inspect repo {name}", repo=name):
-                pipelines = {name} if self.client.pps.pipeline_exists(pps.Pipeline(name=name)) else set()
+                pipelines = (
+                    {name} if self.client.pps.pipeline_exists(pps.Pipeline(name=name)) else set()
+                )
         return self._repo_info(info, pipelines)
 
     def _repo_info(self, r: pfs.RepoInfo, pipelines: set[str]) -> RepoInfo:
         kind = r.repo.type or "user"
-        size = r.details.size_bytes if r.details is not None and r.details.size_bytes else r.size_bytes_upper_bound
+        size = (
+            r.details.size_bytes
+            if r.details is not None and r.details.size_bytes
+            else r.size_bytes_upper_bound
+        )
         return RepoInfo(
             name=repo_name(r.repo),
             type=kind,
@@ -508,7 +544,9 @@ class PachydermBackend(Backend):
         prov = sorted(
             (repo_name(p.repo), p.name) for p in b.direct_provenance if not _hidden(p.repo)
         )
-        return BranchInfo(repo=repo_name(b.branch.repo), name=b.branch.name, head=head, provenance=prov)
+        return BranchInfo(
+            repo=repo_name(b.branch.repo), name=b.branch.name, head=head, provenance=prov
+        )
 
     # -- commits ----------------------------------------------------------------------------
     @contextmanager
@@ -516,8 +554,18 @@ class PachydermBackend(Backend):
         self, repo: str, branch: str = "master", *, description: str = ""
     ) -> Iterator[PachydermCommitWriter]:
         _check_name(branch, "branch")
-        with self._rpc(f"start a commit in {repo}@{branch}", repo=repo, branch=branch):
-            commit = self.client.pfs.start_commit(branch=_branch(repo, branch), description=description)
+        try:
+            with self._rpc(f"start a commit in {repo}@{branch}", repo=repo, branch=branch):
+                commit = self.client.pfs.start_commit(
+                    branch=_branch(repo, branch), description=description
+                )
+        except CommitConflict as e:
+            if "output branch" not in str(e):
+                raise
+            raise CommitConflict(
+                f"repo {repo!r} is written by pipeline {repo}; put data in its input repos "
+                f"instead ({e})"
+            ) from None
         writer = PachydermCommitWriter(repo, branch, commit)
         try:
             yield writer
@@ -533,11 +581,15 @@ class PachydermBackend(Backend):
             for op, path, _ in w.ops:
                 if op == "put":
                     staged.add(path)
-                elif path not in staged and not any(p.startswith(path.rstrip("/") + "/") for p in staged):
+                elif path not in staged and not any(
+                    p.startswith(path.rstrip("/") + "/") for p in staged
+                ):
                     try:
                         self.client.pfs.inspect_file(file=pfs.File(commit=w.commit, path=path))
                     except grpc.RpcError as e:
-                        if e.code() == grpc.StatusCode.NOT_FOUND or "not found" in (e.details() or ""):
+                        if e.code() == grpc.StatusCode.NOT_FOUND or "not found" in (
+                            e.details() or ""
+                        ):
                             raise FileNotFound(
                                 f"no file or directory {path} in {w.repo}@{w.branch}; nothing was deleted"
                             ) from None
@@ -558,10 +610,17 @@ class PachydermBackend(Backend):
 
     def _commit_info(self, ci: pfs.CommitInfo) -> CommitInfo:
         c = ci.commit
-        size = ci.details.size_bytes if ci.details is not None and ci.details.size_bytes else ci.size_bytes_upper_bound
-        parent = ci.parent_commit.id if ci.parent_commit is not None and ci.parent_commit.id else None
+        size = (
+            ci.details.size_bytes
+            if ci.details is not None and ci.details.size_bytes
+            else ci.size_bytes_upper_bound
+        )
+        parent = (
+            ci.parent_commit.id if ci.parent_commit is not None and ci.parent_commit.id else None
+        )
         prov = sorted(
-            (_ref(p) for p in ci.direct_provenance if not _hidden(p.repo)), key=lambda r: (r.repo, r.id)
+            (_ref(p) for p in ci.direct_provenance if not _hidden(p.repo)),
+            key=lambda r: (r.repo, r.id),
         )
         kind = ci.origin.kind if ci.origin is not None else pfs.OriginKind.AUTO
         if c.repo.type == "spec":
@@ -587,7 +646,9 @@ class PachydermBackend(Backend):
 
     def inspect_commit(self, repo: str, commit_id: str) -> CommitInfo:
         with self._rpc(f"inspect commit {repo}@{commit_id}", repo=repo, commit=commit_id):
-            return self._commit_info(self.client.pfs.inspect_commit(commit=_commit(repo, commit_id)))
+            return self._commit_info(
+                self.client.pfs.inspect_commit(commit=_commit(repo, commit_id))
+            )
 
     def list_commits(
         self, repo: str, branch: str | None = None, *, limit: int | None = None
@@ -599,7 +660,8 @@ class PachydermBackend(Backend):
             else:
                 self.client.pfs.inspect_branch(branch=_branch(repo, branch))
                 infos = self.client.pfs.list_commit(
-                    repo=pfs_repo(repo), to=pfs.Commit(repo=pfs_repo(repo), branch=_branch(repo, branch)),
+                    repo=pfs_repo(repo),
+                    to=pfs.Commit(repo=pfs_repo(repo), branch=_branch(repo, branch)),
                     number=limit or 0,
                 )
             return [self._commit_info(ci) for ci in infos]
@@ -653,7 +715,9 @@ class PachydermBackend(Backend):
     def delete_commit(self, repo: str, commit_id: str) -> list[CommitRef]:
         commit = self.inspect_commit(repo, commit_id)
         if repo.endswith(SPEC_SUFFIX):
-            raise CommitConflict(f"{repo}@{commit_id} is a pipeline spec; use `tulip delete pipeline`")
+            raise CommitConflict(
+                f"{repo}@{commit_id} is a pipeline spec; use `tulip delete pipeline`"
+            )
         if commit.origin == AUTO:
             raise CommitConflict(
                 f"{repo}@{commit_id} was made by a pipeline; delete the data commit that caused it"
@@ -671,10 +735,16 @@ class PachydermBackend(Backend):
     def provenance(self, commit: CommitInfo) -> list[CommitRef]:
         """One WalkCommitProvenance call, ordered as ``Backend.provenance`` orders its walk."""
         picker = pfs.CommitPicker(
-            id=pfs.CommitPickerCommitByGlobalId(repo=pfs_repo(commit.repo).as_picker(), id=commit.id)
+            id=pfs.CommitPickerCommitByGlobalId(
+                repo=pfs_repo(commit.repo).as_picker(), id=commit.id
+            )
         )
         try:
-            with self._rpc(f"walk the provenance of {commit.repo}@{commit.id}", repo=commit.repo, commit=commit.id):
+            with self._rpc(
+                f"walk the provenance of {commit.repo}@{commit.id}",
+                repo=commit.repo,
+                commit=commit.id,
+            ):
                 walked = list(self.client.pfs.walk_commit_provenance(start=[picker]))
         except TulipError:
             return super().provenance(commit)  # a pachd older than 2.8
@@ -714,7 +784,11 @@ class PachydermBackend(Backend):
             blobs = {}
             try:
                 with self._rpc(f"list the versions of pipeline {pipeline}", pipeline=pipeline):
-                    versions = list(self.client.pps.list_pipeline(pipeline=pps.Pipeline(name=pipeline), history=-1))
+                    versions = list(
+                        self.client.pps.list_pipeline(
+                            pipeline=pps.Pipeline(name=pipeline), history=-1
+                        )
+                    )
             except TulipError:
                 versions = []
             for pi in versions:
@@ -736,7 +810,9 @@ class PachydermBackend(Backend):
         return [FileInfo(SPEC_FILE, "file", len(blob), digest, commit_id, repo)]
 
     # -- files ------------------------------------------------------------------------------
-    def _file_info(self, repo: str, commit_id: str, fi: pfs.FileInfo, *, strip: bool = True) -> FileInfo:
+    def _file_info(
+        self, repo: str, commit_id: str, fi: pfs.FileInfo, *, strip: bool = True
+    ) -> FileInfo:
         is_dir = fi.file_type == pfs.FileType.DIR
         path = fi.file.path
         if is_dir and strip and path != "/":
@@ -760,7 +836,9 @@ class PachydermBackend(Backend):
             try:
                 infos = list(self.client.pfs.walk_file(file=_file(repo, commit_id, path)))
             except grpc.RpcError as e:
-                if "not found" in (e.details() or "").lower() and _not_found_noun((e.details() or "").lower()) in ("file", None):
+                if "not found" in (e.details() or "").lower() and _not_found_noun(
+                    (e.details() or "").lower()
+                ) in ("file", None):
                     return  # no such path: nothing to walk, as in the embedded store
                 raise
         for fi in infos:
@@ -811,7 +889,10 @@ class PachydermBackend(Backend):
         ctx = {"repo": repo, "commit": commit_id, "path": path}
         try:
             with self._rpc(f"get file {repo}@{commit_id}:{path}", **ctx):
-                return b"".join(chunk.value for chunk in self.client.pfs.get_file(file=_file(repo, commit_id, path)))
+                return b"".join(
+                    chunk.value
+                    for chunk in self.client.pfs.get_file(file=_file(repo, commit_id, path))
+                )
         except FileNotFound:
             raise
         except TulipError as e:  # pachd: "cannot get directory or non-regular file"
@@ -857,31 +938,58 @@ class PachydermBackend(Backend):
         return self._diff(repo, new_commit, path, old_repo=old_repo, old_commit=old_commit)
 
     def _diff(
-        self, repo: str, new_commit: str, path: str, *, old_repo: str | None = None, old_commit: str | None = None
+        self,
+        repo: str,
+        new_commit: str,
+        path: str,
+        *,
+        old_repo: str | None = None,
+        old_commit: str | None = None,
     ) -> list[FileChange]:
         """One DiffFile call; with no old commit, pachd diffs against the parent."""
         old_file = _file(old_repo or repo, old_commit, path) if old_commit else None
         ctx = {"repo": repo, "commit": new_commit, "path": path}
         with self._rpc(f"diff file {repo}@{new_commit}:{path}", **ctx):
-            pairs = list(self.client.pfs.diff_file(new_file=_file(repo, new_commit, path), old_file=old_file))
+            pairs = list(
+                self.client.pfs.diff_file(new_file=_file(repo, new_commit, path), old_file=old_file)
+            )
         changes = []
         for pair in pairs:
             n = pair.new_file if pair.new_file is not None and pair.new_file.file.path else None
             o = pair.old_file if pair.old_file is not None and pair.old_file.file.path else None
-            if (n is not None and n.file_type == pfs.FileType.DIR) or (o is not None and o.file_type == pfs.FileType.DIR):
+            if (n is not None and n.file_type == pfs.FileType.DIR) or (
+                o is not None and o.file_type == pfs.FileType.DIR
+            ):
                 continue
             if n is not None and o is None:
-                changes.append(FileChange(n.file.path, "added", None, n.hash.hex(), None, n.size_bytes))
+                changes.append(
+                    FileChange(n.file.path, "added", None, n.hash.hex(), None, n.size_bytes)
+                )
             elif o is not None and n is None:
-                changes.append(FileChange(o.file.path, "deleted", o.hash.hex(), None, o.size_bytes, None))
+                changes.append(
+                    FileChange(o.file.path, "deleted", o.hash.hex(), None, o.size_bytes, None)
+                )
             elif n is not None and o is not None and n.hash != o.hash:
                 changes.append(
-                    FileChange(n.file.path, "modified", o.hash.hex(), n.hash.hex(), o.size_bytes, n.size_bytes)
+                    FileChange(
+                        n.file.path,
+                        "modified",
+                        o.hash.hex(),
+                        n.hash.hex(),
+                        o.size_bytes,
+                        n.size_bytes,
+                    )
                 )
         return sorted(changes, key=lambda c: c.path)
 
     def _diff_by_walking(
-        self, repo: str, new_commit: str, old_commit: str | None, path: str, old_repo: str, old_path: str
+        self,
+        repo: str,
+        new_commit: str,
+        old_commit: str | None,
+        path: str,
+        old_repo: str,
+        old_path: str,
     ) -> list[FileChange]:
         def rel(p: str, base: str) -> str:
             return p[len(base) :] if base != "/" else p
@@ -889,7 +997,9 @@ class PachydermBackend(Backend):
         new = {rel(f.path, path): f for f in self.walk_files(repo, new_commit, path)}
         old = {}
         if old_commit is not None:
-            old = {rel(f.path, old_path): f for f in self.walk_files(old_repo, old_commit, old_path)}
+            old = {
+                rel(f.path, old_path): f for f in self.walk_files(old_repo, old_commit, old_path)
+            }
         prefix = "" if path == "/" else path
         changes = []
         for r in sorted(set(new) | set(old)):
@@ -940,7 +1050,9 @@ class PachydermBackend(Backend):
                 kind = "deleted"
             else:
                 kind = "modified"
-            result.append(PathCommit(commit=commit, change=kind, files=sorted(ch.path for ch in changes)))
+            result.append(
+                PathCommit(commit=commit, change=kind, files=sorted(ch.path for ch in changes))
+            )
             current = before
         return result
 
@@ -982,7 +1094,9 @@ class PachydermBackend(Backend):
                 existing = self.inspect_pipeline(name)
             except PipelineNotFound:
                 if update:
-                    raise PipelineNotFound(f"no pipeline {name} to update; use `tulip create pipeline`") from None
+                    raise PipelineNotFound(
+                        f"no pipeline {name} to update; use `tulip create pipeline`"
+                    ) from None
         try:
             with self._rpc(f"create pipeline {name}", pipeline=name):
                 self.client.pps.create_pipeline_v2(
@@ -1028,9 +1142,14 @@ class PachydermBackend(Backend):
             except (InvalidSpec, ValueError):
                 spec = json.loads(pi.user_spec_json)
         elif details is not None:
-            spec = {"pipeline": {"name": pi.pipeline.name}, **pps.CreatePipelineRequest(
-                transform=details.transform, input=details.input, description=details.description,
-            ).to_dict()}
+            spec = {
+                "pipeline": {"name": pi.pipeline.name},
+                **pps.CreatePipelineRequest(
+                    transform=details.transform,
+                    input=details.input,
+                    description=details.description,
+                ).to_dict(),
+            }
         state = "running"
         if pi.stopped or pi.state in _PAUSED:
             state = "paused"
@@ -1047,7 +1166,9 @@ class PachydermBackend(Backend):
             created=created or 0.0,
             updated=updated or created or 0.0,
             inputs=[(i.repo, i.branch) for i in specmod.pfs_inputs(spec.get("input") or {})],
-            description=(details.description if details is not None else "") or spec.get("description") or "",
+            description=(details.description if details is not None else "")
+            or spec.get("description")
+            or "",
         )
 
     def list_pipelines(self) -> list[PipelineInfo]:
@@ -1057,7 +1178,9 @@ class PachydermBackend(Backend):
 
     def inspect_pipeline(self, name: str) -> PipelineInfo:
         with self._rpc(f"inspect pipeline {name}", pipeline=name):
-            return self._pipeline_info(self.client.pps.inspect_pipeline(pipeline=pps.Pipeline(name=name), details=True))
+            return self._pipeline_info(
+                self.client.pps.inspect_pipeline(pipeline=pps.Pipeline(name=name), details=True)
+            )
 
     def delete_pipeline(self, name: str) -> None:
         self.inspect_pipeline(name)
@@ -1066,8 +1189,10 @@ class PachydermBackend(Backend):
         self._specs.pop(name, None)
 
     def set_pipeline_state(self, name: str, state: str) -> None:
-        """"paused" stops the pipeline (no new jobs), "running" starts it again."""
-        with self._rpc(f"{'stop' if state == 'paused' else 'start'} pipeline {name}", pipeline=name):
+        """ "paused" stops the pipeline (no new jobs), "running" starts it again."""
+        with self._rpc(
+            f"{'stop' if state == 'paused' else 'start'} pipeline {name}", pipeline=name
+        ):
             if state == "paused":
                 self.client.pps.stop_pipeline(pipeline=pps.Pipeline(name=name))
             else:
@@ -1138,7 +1263,9 @@ class PachydermBackend(Backend):
     def inspect_job(self, pipeline: str, job_id: str) -> JobInfo:
         with self._rpc(f"inspect job {pipeline}@{job_id}", pipeline=pipeline, job=job_id):
             return self._job_info(
-                self.client.pps.inspect_job(job=pps.Job(pipeline=pps.Pipeline(name=pipeline), id=job_id))
+                self.client.pps.inspect_job(
+                    job=pps.Job(pipeline=pps.Pipeline(name=pipeline), id=job_id)
+                )
             )
 
     def list_datums(self, pipeline: str, job_id: str) -> list[DatumInfo]:
@@ -1165,7 +1292,9 @@ class PachydermBackend(Backend):
         job = pps.Job(pipeline=pps.Pipeline(name=pipeline), id=job_id) if job_id else None
         datum = pps.Datum(job=job, id=datum_id) if (job is not None and datum_id) else None
         with self._rpc(f"get logs of {pipeline}", pipeline=pipeline, job=job_id):
-            msgs = list(self.client.pps.get_logs(pipeline=pps.Pipeline(name=pipeline), job=job, datum=datum))
+            msgs = list(
+                self.client.pps.get_logs(pipeline=pps.Pipeline(name=pipeline), job=job, datum=datum)
+            )
         return "".join(m.message if m.message.endswith("\n") else m.message + "\n" for m in msgs)
 
 

@@ -47,16 +47,24 @@ def test_deploy_creates_repos_then_pipelines_upstream_first(tulip_cli, pachd, cl
     assert {r.name for r in cluster.list_repos()} >= {*repos, *pipelines}
     assert "/pps_v2.API/CreatePipelineV2" in pachd.calls
 
-    again = json.loads(tulip_cli("deploy", "--image", "registry.example/tulip:test", "-o", "json", env=env).stdout)
+    again = json.loads(
+        tulip_cli("deploy", "--image", "registry.example/tulip:test", "-o", "json", env=env).stdout
+    )
     assert {s["action"] for s in again} == {"exists", "unchanged"}
-    rolled = json.loads(tulip_cli("deploy", "--image", "registry.example/tulip:v2", "-o", "json", env=env).stdout)
+    rolled = json.loads(
+        tulip_cli("deploy", "--image", "registry.example/tulip:v2", "-o", "json", env=env).stdout
+    )
     assert {s["action"] for s in rolled if s["kind"] == "pipeline"} == {"update"}
     assert cluster.inspect_pipeline("Train").version == 2
-    assert cluster.inspect_pipeline("Train").spec["transform"]["image"] == "registry.example/tulip:v2"
+    assert (
+        cluster.inspect_pipeline("Train").spec["transform"]["image"] == "registry.example/tulip:v2"
+    )
 
 
 def test_dry_run_creates_nothing(tulip_cli, pachd, cluster):
-    proc = tulip_cli("deploy", "--image", "r/tulip:1", "--dry-run", env={"PACHD_ADDRESS": pachd.address})
+    proc = tulip_cli(
+        "deploy", "--image", "r/tulip:1", "--dry-run", env={"PACHD_ADDRESS": pachd.address}
+    )
     assert b"would create" in proc.stdout and b"Embed" in proc.stdout
     assert cluster.list_repos(include_specs=True) == [] and cluster.list_pipelines() == []
 
@@ -76,7 +84,9 @@ def test_dry_run_asks_the_cluster_when_the_inputs_exist(pachd, cluster):
 
 def test_an_unreachable_cluster_fails_fast_with_exit_code_2(tulip_cli):
     t0 = time.monotonic()
-    proc = tulip_cli("deploy", "--image", "r/t:1", check=False, env={"PACHD_ADDRESS": "grpc://127.0.0.1:1"})
+    proc = tulip_cli(
+        "deploy", "--image", "r/t:1", check=False, env={"PACHD_ADDRESS": "grpc://127.0.0.1:1"}
+    )
     assert proc.returncode == 2
     assert "cannot reach pachd" in proc.stderr.decode()
     assert time.monotonic() - t0 < 15  # includes starting the interpreter
@@ -85,7 +95,15 @@ def test_an_unreachable_cluster_fails_fast_with_exit_code_2(tulip_cli):
 def test_order_and_data_repos():
     specs = [
         {"pipeline": {"name": "B"}, "input": {"pfs": {"repo": "A", "glob": "/"}}},
-        {"pipeline": {"name": "A"}, "input": {"cross": [{"pfs": {"repo": "raw", "glob": "/*"}}, {"pfs": {"repo": "ref", "glob": "/"}}]}},
+        {
+            "pipeline": {"name": "A"},
+            "input": {
+                "cross": [
+                    {"pfs": {"repo": "raw", "glob": "/*"}},
+                    {"pfs": {"repo": "ref", "glob": "/"}},
+                ]
+            },
+        },
     ]
     assert [specmod.spec_name(s) for s in order(specs)] == ["A", "B"]
     assert data_repos(specs) == ["raw", "ref"]

@@ -43,7 +43,8 @@ pytestmark = [
     ),
 ]
 needs_image = pytest.mark.skipif(
-    bool(ADDRESS) and not IMAGE, reason="set TULIP_LIVE_IMAGE to a Tulip image the cluster can pull to run pipelines"
+    bool(ADDRESS) and not IMAGE,
+    reason="set TULIP_LIVE_IMAGE to a Tulip image the cluster can pull to run pipelines",
 )
 
 
@@ -94,20 +95,30 @@ def test_repos_commits_files_and_history(cluster, prefix, tmp_path):
     head = cluster.resolve(f"{repo}@master")
     assert head.id == c3 and head.parent == c2 and head.origin == "USER"
     assert [f.path for f in cluster.walk_files(repo, c2)] == [
-        "/daisy/1.jpg", "/daisy/2.jpg", "/orchids/1.jpg", "/orchids/2.jpg",
+        "/daisy/1.jpg",
+        "/daisy/2.jpg",
+        "/orchids/1.jpg",
+        "/orchids/2.jpg",
     ]
-    assert [(f.path, f.type) for f in cluster.list_files(repo, c2)] == [("/daisy/", "dir"), ("/orchids/", "dir")]
+    assert [(f.path, f.type) for f in cluster.list_files(repo, c2)] == [
+        ("/daisy/", "dir"),
+        ("/orchids/", "dir"),
+    ]
     assert cluster.get_file(repo, c2, "/orchids/2.jpg") == b"tulip 2"
     with pytest.raises(FileNotFound):
         cluster.get_file(repo, c3, "/orchids/1.jpg")
     assert [(c.path, c.change) for c in cluster.diff_files(repo, c3, c2)] == [
-        ("/daisy/1.jpg", "modified"), ("/orchids/1.jpg", "deleted"), ("/orchids/2.jpg", "deleted"),
+        ("/daisy/1.jpg", "modified"),
+        ("/orchids/1.jpg", "deleted"),
+        ("/orchids/2.jpg", "deleted"),
     ]
     assert [(r.commit.id, r.change) for r in cluster.find_commits(repo, "master", "/orchids")] == [
-        (c3, "deleted"), (c2, "added"),
+        (c3, "deleted"),
+        (c2, "added"),
     ]
     assert cluster.introduced_by(repo, c3, ["/daisy/1.jpg", "/daisy/2.jpg"]) == {
-        "/daisy/1.jpg": c3, "/daisy/2.jpg": c1,
+        "/daisy/1.jpg": c3,
+        "/daisy/2.jpg": c1,
     }
     cluster.set_commit_metadata(repo, c2, {"tulip.verdict": "fail"})
     assert cluster.inspect_commit(repo, c2).metadata["tulip.verdict"] == "fail"
@@ -135,19 +146,27 @@ def test_a_pipeline_records_pachyderm_provenance(cluster, prefix):
     assert [(m.repo, m.id) for m in members] == [(repo, c2), (name, c2)]
     out = cluster.inspect_commit(name, c2)
     assert {(p.repo, p.id) for p in out.direct_provenance} == {
-        (repo, c2), (f"{name}.spec", info.spec_commit),  # the spec under its older ID
+        (repo, c2),
+        (f"{name}.spec", info.spec_commit),  # the spec under its older ID
     }
     assert [f.path for f in cluster.walk_files(name, c2)] == ["/a/1", "/b/1", "/c/1"]
     job = cluster.inspect_job(name, c2)
     assert (job.state, job.data_total, job.data_processed, job.data_skipped) == ("success", 3, 1, 2)
-    assert sorted(d.state for d in cluster.list_datums(name, c2)) == ["skipped", "skipped", "success"]
+    assert sorted(d.state for d in cluster.list_datums(name, c2)) == [
+        "skipped",
+        "skipped",
+        "success",
+    ]
     spec = json.loads(cluster.get_file(f"{name}.spec", info.spec_commit, "/spec.json"))
     assert spec["pipeline"]["name"] == name
     assert c1 in {p.id for p in cluster.provenance(cluster.inspect_commit(name, info.spec_commit))}
 
 
 @needs_image
-@pytest.mark.skipif(bool(ADDRESS and IMAGE) and not SEED, reason="set TULIP_LIVE_SEED=1 to run the seed story (it creates flower_photos and the pipelines)")
+@pytest.mark.skipif(
+    bool(ADDRESS and IMAGE) and not SEED,
+    reason="set TULIP_LIVE_SEED=1 to run the seed story (it creates flower_photos and the pipelines)",
+)
 @pytest.mark.slow
 def test_the_seed_story(cluster, tmp_path):
     from auditor.blame import blame
@@ -156,7 +175,9 @@ def test_the_seed_story(cluster, tmp_path):
     existing = {r.name for r in cluster.list_repos()} | {p.name for p in cluster.list_pipelines()}
     ours = {"flower_photos", "label_reference", "Embed", "Train", "Tensorboard", "Audit", "Convert"}
     if existing & ours:
-        pytest.skip(f"the cluster already has {', '.join(sorted(existing & ours))}; use an empty one")
+        pytest.skip(
+            f"the cluster already has {', '.join(sorted(existing & ours))}; use an empty one"
+        )
     deploy(cluster, bundled_specs(), image=IMAGE)
 
     def photos(cls: str, n: int, into: str) -> dict[str, bytes]:
@@ -167,10 +188,16 @@ def test_the_seed_story(cluster, tmp_path):
     first = put(
         cluster,
         "flower_photos",
-        {k: v for c in ("daisy", "dandelion", "roses", "sunflowers") for k, v in photos(c, 15, c).items()},
+        {
+            k: v
+            for c in ("daisy", "dandelion", "roses", "sunflowers")
+            for k, v in photos(c, 15, c).items()
+        },
     )
     cluster.wait_commit_set(first, timeout=WAIT)
-    labels = cluster.get_file("Train", cluster.resolve("Train@master").id, "/retrained_labels.txt").decode()
+    labels = cluster.get_file(
+        "Train", cluster.resolve("Train@master").id, "/retrained_labels.txt"
+    ).decode()
     assert labels.split() == ["daisy", "dandelion", "roses", "sunflowers"]
 
     # The seed's bad commit: tulips filed as orchids.
@@ -178,12 +205,16 @@ def test_the_seed_story(cluster, tmp_path):
     cluster.wait_commit_set(orchids, timeout=WAIT)
     audit = json.loads(cluster.get_file("Audit", orchids, "/audit.json"))
     assert audit["verdict"] == "fail"
-    assert any(f["check"] == "lookalike_class" and "tulips" in f["classes"] for f in audit["findings"])
+    assert any(
+        f["check"] == "lookalike_class" and "tulips" in f["classes"] for f in audit["findings"]
+    )
     convert = cluster.inspect_job("Convert", orchids)
     assert convert.state == "failure" and "gate blocked" in (convert.reason or "")
     report = blame(cluster, f"Convert@{orchids}")
     assert report.commits and report.commits[0].id == orchids
-    assert [r.commit.id for r in cluster.find_commits("flower_photos", "master", "/orchids")] == [orchids]
+    assert [r.commit.id for r in cluster.find_commits("flower_photos", "master", "/orchids")] == [
+        orchids
+    ]
     try:
         from auditor.lineage import build_graph, commit_node
 

@@ -85,17 +85,25 @@ class Double:
     # -- helpers ----------------------------------------------------------------------------
     def resolve(self, commit: pfs.Commit) -> CommitRec:
         branch = commit.branch.name if commit.branch and commit.branch.name else None
-        repo = commit.repo if commit.repo and commit.repo.name else (commit.branch.repo if commit.branch else None)
+        repo = (
+            commit.repo
+            if commit.repo and commit.repo.name
+            else (commit.branch.repo if commit.branch else None)
+        )
         return self.s.resolve(repo_key(repo), commit.id, branch)
 
     def resolve_picker(self, picker: pfs.CommitPicker) -> CommitRec:
         if picker.id and picker.id.id:
             r = picker.id.repo.name
-            return self.s.resolve((r.project.name or DEFAULT_PROJECT, r.name, r.type or USER_REPO), picker.id.id, None)
+            return self.s.resolve(
+                (r.project.name or DEFAULT_PROJECT, r.name, r.type or USER_REPO), picker.id.id, None
+            )
         if picker.branch_head and picker.branch_head.name and picker.branch_head.name.name:
             b = picker.branch_head.name
             r = b.repo.name
-            return self.s.resolve((r.project.name or DEFAULT_PROJECT, r.name, r.type or USER_REPO), "", b.name)
+            return self.s.resolve(
+                (r.project.name or DEFAULT_PROJECT, r.name, r.type or USER_REPO), "", b.name
+            )
         if picker.ancestor and picker.ancestor.start:
             c = self.resolve_picker(picker.ancestor.start)
             for _ in range(picker.ancestor.offset):
@@ -113,10 +121,10 @@ class Double:
             description=c.description,
             child_commits=[commit_msg(c.repo, x) for x in c.children],
             started=c.started,
-            direct_provenance=[
-                commit_msg(k[0], k[1], self._branch_of(k)) for k in c.provenance
+            direct_provenance=[commit_msg(k[0], k[1], self._branch_of(k)) for k in c.provenance],
+            direct_subvenance=[
+                commit_msg(x.repo, x.id, x.branch) for x in self.s.subvenance(c.key)
             ],
-            direct_subvenance=[commit_msg(x.repo, x.id, x.branch) for x in self.s.subvenance(c.key)],
             error=c.error,
             size_bytes_upper_bound=size,
             metadata=dict(c.metadata),
@@ -193,7 +201,10 @@ class Double:
 
     def ListRepo(self, req: pfs.ListRepoRequest, ctx) -> Iterator[pfs.RepoInfo]:
         with self.s.lock:
-            infos = [self.repo_info(r.key) for r in sorted(self.s.list_repos(req.type), key=lambda r: r.key[1:])]
+            infos = [
+                self.repo_info(r.key)
+                for r in sorted(self.s.list_repos(req.type), key=lambda r: r.key[1:])
+            ]
         yield from infos
 
     def DeleteRepo(self, req: pfs.DeleteRepoRequest, ctx) -> pfs.DeleteRepoResponse:
@@ -201,7 +212,11 @@ class Double:
 
     def CreateBranch(self, req: pfs.CreateBranchRequest, ctx) -> Empty:
         with self.s.lock:
-            head = self.resolve(req.head) if req.head and (req.head.id or (req.head.branch and req.head.branch.name)) else None
+            head = (
+                self.resolve(req.head)
+                if req.head and (req.head.id or (req.head.branch and req.head.branch.name))
+                else None
+            )
             self.s.create_branch(
                 (repo_key(req.branch.repo), req.branch.name),
                 head,
@@ -224,7 +239,9 @@ class Double:
     def StartCommit(self, req: pfs.StartCommitRequest, ctx) -> pfs.Commit:
         with self.s.lock:
             parent = self.resolve(req.parent) if req.parent and req.parent.id else None
-            c = self.s.start_commit((repo_key(req.branch.repo), req.branch.name), parent, req.description)
+            c = self.s.start_commit(
+                (repo_key(req.branch.repo), req.branch.name), parent, req.description
+            )
             return commit_msg(c.repo, c.id, c.branch)
 
     def FinishCommit(self, req: pfs.FinishCommitRequest, ctx) -> Empty:
@@ -236,7 +253,9 @@ class Double:
         with self.s.lock:
             c = self.resolve(req.commit)
         if req.wait in (pfs.CommitState.FINISHING, pfs.CommitState.FINISHED) and c.finished is None:
-            self.s.wait(lambda: c.finished is not None or c.key not in self.s.commits, _remaining(ctx))
+            self.s.wait(
+                lambda: c.finished is not None or c.key not in self.s.commits, _remaining(ctx)
+            )
             if c.key not in self.s.commits:
                 raise not_found(f"commit {repo_str(c.repo)}@{c.id} was deleted")
         with self.s.lock:
@@ -244,7 +263,11 @@ class Double:
 
     def ListCommit(self, req: pfs.ListCommitRequest, ctx) -> Iterator[pfs.CommitInfo]:
         with self.s.lock:
-            to = self.resolve(req.to) if req.to and (req.to.id or (req.to.branch and req.to.branch.name)) else None
+            to = (
+                self.resolve(req.to)
+                if req.to and (req.to.id or (req.to.branch and req.to.branch.name))
+                else None
+            )
             from_ = self.resolve(req.from_) if req.from_ and req.from_.id else None
             commits = self.s.list_commits(repo_key(req.repo), to, from_, req.number)
             infos = [self.commit_info(c) for c in commits]
@@ -270,21 +293,29 @@ class Double:
         self.s.drop_commit_set(req.commit_set.id)
         return Empty()
 
-    def WalkCommitProvenance(self, req: pfs.WalkCommitProvenanceRequest, ctx) -> Iterator[pfs.CommitInfo]:
+    def WalkCommitProvenance(
+        self, req: pfs.WalkCommitProvenanceRequest, ctx
+    ) -> Iterator[pfs.CommitInfo]:
         with self.s.lock:
             infos = [
                 self.commit_info(c)
                 for picker in req.start
-                for c in self.s.walk_provenance(self.resolve_picker(picker), req.max_depth, req.max_commits)
+                for c in self.s.walk_provenance(
+                    self.resolve_picker(picker), req.max_depth, req.max_commits
+                )
             ]
         yield from infos
 
-    def WalkCommitSubvenance(self, req: pfs.WalkCommitSubvenanceRequest, ctx) -> Iterator[pfs.CommitInfo]:
+    def WalkCommitSubvenance(
+        self, req: pfs.WalkCommitSubvenanceRequest, ctx
+    ) -> Iterator[pfs.CommitInfo]:
         with self.s.lock:
             infos = [
                 self.commit_info(c)
                 for picker in req.start
-                for c in self.s.walk_subvenance(self.resolve_picker(picker), req.max_depth, req.max_commits)
+                for c in self.s.walk_subvenance(
+                    self.resolve_picker(picker), req.max_depth, req.max_commits
+                )
             ]
         yield from infos
 
@@ -310,10 +341,14 @@ class Double:
                 ops.append(("delete", req.delete_file.path, b""))
             elif req.is_set("add_file"):
                 if req.add_file.url and req.add_file.url.url:
-                    raise Status(grpc.StatusCode.UNIMPLEMENTED, "the protocol double cannot fetch URLs")
+                    raise Status(
+                        grpc.StatusCode.UNIMPLEMENTED, "the protocol double cannot fetch URLs"
+                    )
                 ops.append(("add", req.add_file.path, req.add_file.raw or b""))
             elif req.is_set("copy_file"):
-                raise Status(grpc.StatusCode.UNIMPLEMENTED, "the protocol double does not copy files")
+                raise Status(
+                    grpc.StatusCode.UNIMPLEMENTED, "the protocol double does not copy files"
+                )
         if target is None:
             raise failed("set_commit must be the first request of a ModifyFile stream")
         with self.s.lock:
@@ -322,11 +357,9 @@ class Double:
         return Empty()
 
     def _readable(self, commit: pfs.Commit) -> CommitRec:
-        c = self.resolve(commit)
-        if c.finishing is None:
-            # openCommit waits for FINISHED only once finishing; an open commit reads as is
-            pass
-        return c
+        # driver openCommit: an open commit reads as its parent plus what was written so far
+        # (it waits for FINISHED only once finishing, which here is instantaneous)
+        return self.resolve(commit)
 
     def WalkFile(self, req: pfs.WalkFileRequest, ctx) -> Iterator[pfs.FileInfo]:
         with self.s.lock:
@@ -360,7 +393,9 @@ class Double:
             c = self._readable(req.file.commit)
             p = clean_path(req.file.path)
             rx = glob_regex(p)
-            matches = [e for e in tree_entries(c.files) if e.path != "/" and rx.match(e.path.rstrip("/"))]
+            matches = [
+                e for e in tree_entries(c.files) if e.path != "/" and rx.match(e.path.rstrip("/"))
+            ]
             if not matches:
                 raise not_found(f"file {p} not found in repo {repo_str(c.repo)} at commit {c.id}")
             if any(e.is_dir for e in matches):
@@ -375,7 +410,11 @@ class Double:
         with self.s.lock:
             new = self._readable(req.new_file.commit)
             new_path = clean_path(req.new_file.path)
-            if req.old_file and req.old_file.commit and (req.old_file.commit.id or req.old_file.commit.repo.name):
+            if (
+                req.old_file
+                and req.old_file.commit
+                and (req.old_file.commit.id or req.old_file.commit.repo.name)
+            ):
                 old = self._readable(req.old_file.commit)
                 old_path = clean_path(req.old_file.path)
             else:
@@ -401,17 +440,24 @@ class Double:
                     target = self.resolve_picker(edit.commit).metadata
                 elif edit.is_set("repo"):
                     r = edit.repo.name
-                    target = self.s.repo((r.project.name or DEFAULT_PROJECT, r.name, r.type or USER_REPO)).metadata
+                    target = self.s.repo(
+                        (r.project.name or DEFAULT_PROJECT, r.name, r.type or USER_REPO)
+                    ).metadata
                 elif edit.is_set("pipeline"):
                     target = self.s.pipeline(edit.pipeline.name.name).metadata
                 else:
-                    raise Status(grpc.StatusCode.UNIMPLEMENTED, "the double edits commit, repo and pipeline metadata")
+                    raise Status(
+                        grpc.StatusCode.UNIMPLEMENTED,
+                        "the double edits commit, repo and pipeline metadata",
+                    )
                 if edit.is_set("replace"):
                     target.clear()
                     target.update(edit.replace.replacement)
                 elif edit.is_set("add_key"):
                     if edit.add_key.key in target:
-                        raise failed(f"cannot add metadata key {edit.add_key.key!r}: it already exists")
+                        raise failed(
+                            f"cannot add metadata key {edit.add_key.key!r}: it already exists"
+                        )
                     target[edit.add_key.key] = edit.add_key.value
                 elif edit.is_set("edit_key"):
                     target[edit.edit_key.key] = edit.edit_key.value
@@ -420,11 +466,15 @@ class Double:
         return md.EditMetadataResponse()
 
     # -- pps --------------------------------------------------------------------------------
-    def CreatePipelineV2(self, req: pps.CreatePipelineV2Request, ctx) -> pps.CreatePipelineV2Response:
+    def CreatePipelineV2(
+        self, req: pps.CreatePipelineV2Request, ctx
+    ) -> pps.CreatePipelineV2Response:
         try:
             spec = json.loads(req.create_pipeline_request_json)
         except json.JSONDecodeError as e:
-            raise Status(grpc.StatusCode.INVALID_ARGUMENT, f"invalid pipeline spec JSON: {e}") from None
+            raise Status(
+                grpc.StatusCode.INVALID_ARGUMENT, f"invalid pipeline spec JSON: {e}"
+            ) from None
         effective = self.s.create_pipeline(
             spec,
             req.create_pipeline_request_json,
@@ -436,7 +486,9 @@ class Double:
 
     def CreatePipeline(self, req: pps.CreatePipelineRequest, ctx) -> Empty:
         spec = req.to_dict()
-        self.s.create_pipeline(spec, json.dumps(spec), update=req.update, reprocess=req.reprocess, dry_run=req.dry_run)
+        self.s.create_pipeline(
+            spec, json.dumps(spec), update=req.update, reprocess=req.reprocess, dry_run=req.dry_run
+        )
         return Empty()
 
     def pipeline_info(self, name: str, version=None) -> pps.PipelineInfo:
@@ -449,8 +501,19 @@ class Double:
             description=p.spec.get("description", ""),
             salt=p.salt,
         )
-        for field in ("transform", "parallelism_spec", "egress", "input", "service", "spout", "datum_tries",
-                      "resource_requests", "resource_limits", "scheduling_spec", "datum_set_spec"):
+        for field in (
+            "transform",
+            "parallelism_spec",
+            "egress",
+            "input",
+            "service",
+            "spout",
+            "datum_tries",
+            "resource_requests",
+            "resource_limits",
+            "scheduling_spec",
+            "datum_set_spec",
+        ):
             if request.is_set(field):
                 setattr(details, field, getattr(request, field))
         kind = pps.PipelineInfoPipelineType.PIPELINE_TYPE_TRANSFORM
@@ -461,7 +524,9 @@ class Double:
             version=p.version,
             spec_commit=commit_msg((DEFAULT_PROJECT, name, SPEC_REPO), p.spec_commit, "master"),
             stopped=p.stopped,
-            state=pps.PipelineState.PIPELINE_PAUSED if p.stopped else pps.PipelineState.PIPELINE_RUNNING,
+            state=pps.PipelineState.PIPELINE_PAUSED
+            if p.stopped
+            else pps.PipelineState.PIPELINE_RUNNING,
             type=kind,
             details=details,
             user_spec_json=p.user_json,
@@ -475,8 +540,10 @@ class Double:
 
     def ListPipeline(self, req: pps.ListPipelineRequest, ctx) -> Iterator[pps.PipelineInfo]:
         with self.s.lock:
-            names = [req.pipeline.name] if req.pipeline and req.pipeline.name else sorted(
-                self.s.pipelines, key=lambda n: self.s.pipelines[n].created
+            names = (
+                [req.pipeline.name]
+                if req.pipeline and req.pipeline.name
+                else sorted(self.s.pipelines, key=lambda n: self.s.pipelines[n].created)
             )
             infos = []
             for n in names:
@@ -505,7 +572,10 @@ class Double:
     def job_info(self, job, *, details: bool) -> pps.JobInfo:
         p = self.s.pipelines.get(job.pipeline)
         info = pps.JobInfo(
-            job=pps.Job(pipeline=pps.Pipeline(name=job.pipeline, project=pfs.Project(name=DEFAULT_PROJECT)), id=job.id),
+            job=pps.Job(
+                pipeline=pps.Pipeline(name=job.pipeline, project=pfs.Project(name=DEFAULT_PROJECT)),
+                id=job.id,
+            ),
             pipeline_version=job.version,
             output_commit=commit_msg((DEFAULT_PROJECT, job.pipeline, USER_REPO), job.id, "master"),
             data_processed=job.data_processed,
@@ -522,7 +592,9 @@ class Double:
             info.finished = job.finished
         if details and p is not None:
             request = pps.CreatePipelineRequest().from_dict(p.spec)
-            info.details = pps.JobInfoDetails(transform=request.transform, input=request.input, salt=p.salt)
+            info.details = pps.JobInfoDetails(
+                transform=request.transform, input=request.input, salt=p.salt
+            )
         return info
 
     def InspectJob(self, req: pps.InspectJobRequest, ctx) -> pps.JobInfo:
@@ -554,18 +626,37 @@ class Double:
                     c = self.s.commits.get((repo, cid))
                     if c is not None:
                         data.append(self.file_info(c, e))
-                infos.append(pps.DatumInfo(datum=pps.Datum(job=req.job, id=d.id), state=pps.DatumState(d.state), data=data))
+                infos.append(
+                    pps.DatumInfo(
+                        datum=pps.Datum(job=req.job, id=d.id),
+                        state=pps.DatumState(d.state),
+                        data=data,
+                    )
+                )
         yield from infos
 
     def GetLogs(self, req: pps.GetLogsRequest, ctx) -> Iterator[pps.LogMessage]:
         with self.s.lock:
             name = req.pipeline.name or req.job.pipeline.name
             self.s.pipeline(name)
-            jobs = [self.s.job(name, req.job.id)] if req.job and req.job.id else [
-                j for j in sorted(self.s.jobs.values(), key=lambda j: j.seq) if j.pipeline == name
-            ]
+            jobs = (
+                [self.s.job(name, req.job.id)]
+                if req.job and req.job.id
+                else [
+                    j
+                    for j in sorted(self.s.jobs.values(), key=lambda j: j.seq)
+                    if j.pipeline == name
+                ]
+            )
             msgs = [
-                pps.LogMessage(pipeline_name=name, job_id=j.id, datum_id=d, message=m, user=True, project_name=DEFAULT_PROJECT)
+                pps.LogMessage(
+                    pipeline_name=name,
+                    job_id=j.id,
+                    datum_id=d,
+                    message=m,
+                    user=True,
+                    project_name=DEFAULT_PROJECT,
+                )
                 for j in jobs
                 for d, m in j.logs
                 if not (req.datum and req.datum.id) or d == req.datum.id
@@ -706,7 +797,9 @@ class PachdProtocolDouble:
     def start(self) -> PachdProtocolDouble:
         self._server.start()
         if self.auto_run:
-            self._runner = threading.Thread(target=self._run_forever, name="pachd-double-jobs", daemon=True)
+            self._runner = threading.Thread(
+                target=self._run_forever, name="pachd-double-jobs", daemon=True
+            )
             self._runner.start()
         return self
 
@@ -752,7 +845,9 @@ class PachdProtocolDouble:
 
     def pending_jobs(self) -> list[str]:
         with self.state.lock:
-            return [f"{j.pipeline}@{j.id}" for j in self.state.jobs.values() if j.state == JOB_CREATED]
+            return [
+                f"{j.pipeline}@{j.id}" for j in self.state.jobs.values() if j.state == JOB_CREATED
+            ]
 
     def spec_repos(self) -> list[str]:
         with self.state.lock:

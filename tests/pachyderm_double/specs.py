@@ -58,11 +58,18 @@ def validate(spec: dict) -> None:
         )
     name = (spec.get("pipeline") or {}).get("name")
     if not name:
-        raise Status(grpc.StatusCode.INVALID_ARGUMENT, "invalid pipeline spec: request.Pipeline cannot be nil")
+        raise Status(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "invalid pipeline spec: request.Pipeline cannot be nil",
+        )
     if not spec.get("transform"):
-        raise Status(grpc.StatusCode.INVALID_ARGUMENT, "invalid pipeline spec: must specify a transform")
+        raise Status(
+            grpc.StatusCode.INVALID_ARGUMENT, "invalid pipeline spec: must specify a transform"
+        )
     if not spec.get("input") and not spec.get("spout"):
-        raise Status(grpc.StatusCode.INVALID_ARGUMENT, "invalid pipeline spec: must specify an input")
+        raise Status(
+            grpc.StatusCode.INVALID_ARGUMENT, "invalid pipeline spec: must specify an input"
+        )
     for leaf in pfs_leaves(spec.get("input") or {}):
         if not leaf.get("glob"):
             raise Status(
@@ -102,7 +109,9 @@ def datum_groups(node: dict, leaf: Callable[[dict], tuple[str, object]]) -> list
         if glob.strip() == "/":
             return [[(name, commit, e)] for e in entries if e.path == "/"]
         rx = glob_regex(glob.rstrip("/"))
-        return [[(name, commit, e)] for e in entries if e.path != "/" and rx.match(e.path.rstrip("/"))]
+        return [
+            [(name, commit, e)] for e in entries if e.path != "/" and rx.match(e.path.rstrip("/"))
+        ]
     kids = [datum_groups(c, leaf) for c in node.get("union") or []]
     if kids:
         return [g for k in kids for g in k]

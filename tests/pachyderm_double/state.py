@@ -366,7 +366,9 @@ class PachdState:
                 raise Status(grpc.StatusCode.INVALID_ARGUMENT, "repo name must be set")
             if key in self.repos:
                 if not update:
-                    raise Status(grpc.StatusCode.ALREADY_EXISTS, f"repo {repo_str(key)} already exists")
+                    raise Status(
+                        grpc.StatusCode.ALREADY_EXISTS, f"repo {repo_str(key)} already exists"
+                    )
                 self.repos[key].description = description
                 return
             self.repos[key] = RepoRec(key, now(), description)
@@ -445,7 +447,9 @@ class PachdState:
             set_id = set_id or new_id()
             for p in provenance:
                 if p[0] == key[0]:
-                    raise failed(f"repo {repo_str(key[0])} cannot be in the provenance of its own branch")
+                    raise failed(
+                        f"repo {repo_str(key[0])} cannot be in the provenance of its own branch"
+                    )
             self._fill_new_branches(provenance, set_id)
             rec = self.branches.get(key)
             old = list(rec.provenance) if rec else []
@@ -593,10 +597,14 @@ class PachdState:
                 raise failed("branch must be specified")
             b = self.branches.get(branch)
             if b is not None and self.full_provenance(branch):
-                raise failed(f"cannot start a commit on an output branch: {repo_str(branch[0])}@{branch[1]}")
+                raise failed(
+                    f"cannot start a commit on an output branch: {repo_str(branch[0])}@{branch[1]}"
+                )
             parent_id = parent.id if parent else (b.head if b else None)
             if parent_id and self.commits[(branch[0], parent_id)].finishing is None:
-                raise failed(f"parent commit {commit_str((branch[0], parent_id))} has not been finished")
+                raise failed(
+                    f"parent commit {commit_str((branch[0], parent_id))} has not been finished"
+                )
             set_id = new_id()
             c = self._add_commit(branch, set_id, ORIGIN_USER, parent_id, now())
             c.description = description
@@ -612,8 +620,15 @@ class PachdState:
         with self.lock:
             if c.finishing is not None:
                 raise failed(f"commit {commit_str(c.key)} has already finished")
-            if not force and c.provenance and c.repo[1] in self.pipelines and c.repo[2] != SPEC_REPO:
-                raise failed("cannot finish a pipeline output or meta commit, use 'stop job' instead")
+            if (
+                not force
+                and c.provenance
+                and c.repo[1] in self.pipelines
+                and c.repo[2] != SPEC_REPO
+            ):
+                raise failed(
+                    "cannot finish a pipeline output or meta commit, use 'stop job' instead"
+                )
             if description:
                 c.description = description
             c.finishing = c.finished = now()
@@ -626,7 +641,9 @@ class PachdState:
         with self.lock:
             self.repo(repo)
             if to is None:
-                out = sorted((c for c in self.commits.values() if c.repo == repo), key=lambda c: -c.seq)
+                out = sorted(
+                    (c for c in self.commits.values() if c.repo == repo), key=lambda c: -c.seq
+                )
             else:
                 out, cur = [], to
                 while cur is not None and (from_ is None or cur.id != from_.id):
@@ -637,7 +654,9 @@ class PachdState:
     def commit_set(self, set_id: str) -> list[CommitRec]:
         """InspectCommitSet: the set's commits and their older provenance, topologically."""
         with self.lock:
-            members = sorted((c for c in self.commits.values() if c.id == set_id), key=lambda c: c.seq)
+            members = sorted(
+                (c for c in self.commits.values() if c.id == set_id), key=lambda c: c.seq
+            )
             if not members:
                 raise not_found(f"no commits found for commitset {set_id}")
             cis = [self.commits[k] for k in self.set_provenance(set_id)] + members
@@ -668,12 +687,7 @@ class PachdState:
             members = [c for c in self.commits.values() if c.id == set_id]
             if not members:
                 raise not_found(f"no commits found for commitset {set_id}")
-            dependents = {
-                c.id
-                for m in members
-                for c in self.subvenance(m.key)
-                if c.id != set_id
-            }
+            dependents = {c.id for m in members for c in self.subvenance(m.key) if c.id != set_id}
             if dependents:
                 raise failed(
                     f"cannot squash commit set {set_id} because it has subvenant commit sets: "
@@ -681,7 +695,9 @@ class PachdState:
                 )
             for c in members:
                 if c.repo[2] == SPEC_REPO and c.origin == ORIGIN_USER:
-                    raise failed(f"cannot squash commit {commit_str(c.key)} because it updated a pipeline")
+                    raise failed(
+                        f"cannot squash commit {commit_str(c.key)} because it updated a pipeline"
+                    )
                 if c.children:
                     raise failed(
                         f"cannot drop commit {commit_str(c.key)}: it has children; only the head "
@@ -708,10 +724,19 @@ class PachdState:
             other.provenance = [p for p in other.provenance if p != c.key]
         del self.commits[c.key]
 
-    def walk_provenance(self, start: CommitRec, max_depth: int, max_commits: int) -> list[CommitRec]:
-        return self._walk(start, lambda c: [self.commits[k] for k in c.provenance if k in self.commits], max_depth, max_commits)
+    def walk_provenance(
+        self, start: CommitRec, max_depth: int, max_commits: int
+    ) -> list[CommitRec]:
+        return self._walk(
+            start,
+            lambda c: [self.commits[k] for k in c.provenance if k in self.commits],
+            max_depth,
+            max_commits,
+        )
 
-    def walk_subvenance(self, start: CommitRec, max_depth: int, max_commits: int) -> list[CommitRec]:
+    def walk_subvenance(
+        self, start: CommitRec, max_depth: int, max_commits: int
+    ) -> list[CommitRec]:
         return self._walk(start, lambda c: self.subvenance(c.key), max_depth, max_commits)
 
     def _walk(self, start, step, max_depth, max_commits) -> list[CommitRec]:
@@ -730,7 +755,9 @@ class PachdState:
                 frontier, depth = nxt, depth + 1
             return out[:max_commits] if max_commits else out
 
-    def find_commits(self, start: CommitRec, path: str, limit: int) -> Iterator[tuple[str, CommitRec]]:
+    def find_commits(
+        self, start: CommitRec, path: str, limit: int
+    ) -> Iterator[tuple[str, CommitRec]]:
         """driver FindCommits: ('found', commit) for each commit whose diff names exactly
         ``path``, then ('last', commit) for the last commit searched."""
         path = clean_path(path)
@@ -744,7 +771,9 @@ class PachdState:
             before = parent.files.get(path) if parent else None
             after = cur.files.get(path)
             last = cur
-            if (before is None) != (after is None) or (before and after and before.hash != after.hash):
+            if (before is None) != (after is None) or (
+                before and after and before.hash != after.hash
+            ):
                 found += 1
                 yield "found", cur
                 if limit and found >= limit:
@@ -763,14 +792,20 @@ class PachdState:
             for op, raw_path, data in ops:
                 path = clean_path(raw_path)
                 if op == "delete":
-                    for p in [p for p in files if p == path or p.startswith(path.rstrip("/") + "/")]:
+                    for p in [
+                        p for p in files if p == path or p.startswith(path.rstrip("/") + "/")
+                    ]:
                         del files[p]
-                    for p in [p for p in staged if p == path or p.startswith(path.rstrip("/") + "/")]:
+                    for p in [
+                        p for p in staged if p == path or p.startswith(path.rstrip("/") + "/")
+                    ]:
                         del staged[p]
                     continue
                 bad = GLOB_CHARS.search(path)
                 if bad:
-                    raise failed(f"path ({path}) invalid: globbing character ({bad.group()}) not allowed in path")
+                    raise failed(
+                        f"path ({path}) invalid: globbing character ({bad.group()}) not allowed in path"
+                    )
                 if any(ord(ch) < 0x20 or ord(ch) > 0x7E for ch in path):
                     raise failed(f"path ({path}) invalid: only printable ASCII characters allowed")
                 if path not in staged:
@@ -787,7 +822,9 @@ class PachdState:
     def output_branch(self, name: str) -> BranchKey:
         return ((DEFAULT_PROJECT, name, USER_REPO), "master")
 
-    def create_pipeline(self, spec: dict, user_json: str, *, update: bool, reprocess: bool, dry_run: bool) -> str:
+    def create_pipeline(
+        self, spec: dict, user_json: str, *, update: bool, reprocess: bool, dry_run: bool
+    ) -> str:
         """CreatePipelineV2: validate; then, in one transaction, a spec commit, the output and
         meta repos and branches, and (by propagation) the first output commit and job."""
         from .specs import effective_json, pfs_leaves, validate
@@ -798,7 +835,10 @@ class PachdState:
             existing = self.pipelines.get(name)
             if existing is not None and not update:
                 raise Status(grpc.StatusCode.ALREADY_EXISTS, f"pipeline {name} already exists")
-            inputs = [(leaf, (DEFAULT_PROJECT, leaf["repo"], leaf.get("repoType") or USER_REPO)) for leaf in pfs_leaves(spec["input"])]
+            inputs = [
+                (leaf, (DEFAULT_PROJECT, leaf["repo"], leaf.get("repoType") or USER_REPO))
+                for leaf in pfs_leaves(spec["input"])
+            ]
             for _leaf, key in inputs:
                 if key not in self.repos:
                     raise not_found(f"repo {repo_str(key)} not found")
@@ -806,7 +846,9 @@ class PachdState:
                     raise failed(f"pipeline {name} cannot take its own output repo as an input")
             out_key = self.output_branch(name)
             if existing is None and out_key[0] in self.repos:
-                raise Status(grpc.StatusCode.ALREADY_EXISTS, f"repo {repo_str(out_key[0])} already exists")
+                raise Status(
+                    grpc.StatusCode.ALREADY_EXISTS, f"repo {repo_str(out_key[0])} already exists"
+                )
             effective = effective_json(spec)
             if dry_run:
                 return effective
@@ -816,25 +858,35 @@ class PachdState:
             meta_repo = (DEFAULT_PROJECT, name, META_REPO)
             for key in (spec_repo, out_key[0], meta_repo):
                 if key not in self.repos:
-                    self.repos[key] = RepoRec(key, t, spec.get("description", "") if key == out_key[0] else "")
+                    self.repos[key] = RepoRec(
+                        key, t, spec.get("description", "") if key == out_key[0] else ""
+                    )
             spec_branch = (spec_repo, "master")
             sb = self.branches.setdefault(spec_branch, BranchRec(spec_repo, "master"))
             sc = self._add_commit(spec_branch, set_id, ORIGIN_USER, sb.head, t)
             sc.finishing = sc.finished = t
             sb.head = set_id
             if existing is None:
-                self.pipelines[name] = PipelineRec(name, 1, spec, user_json, effective, set_id, t, t, new_id())
+                self.pipelines[name] = PipelineRec(
+                    name, 1, spec, user_json, effective, set_id, t, t, new_id()
+                )
             else:
                 existing.history.append(copy.copy(existing))
                 existing.history[-1].history = []
                 existing.version += 1
-                existing.spec, existing.user_json, existing.effective_json = spec, user_json, effective
+                existing.spec, existing.user_json, existing.effective_json = (
+                    spec,
+                    user_json,
+                    effective,
+                )
                 existing.spec_commit, existing.updated = set_id, t
                 if reprocess:
                     existing.salt = new_id()
                     existing.succeeded_datums = set()
                 existing.stopped = False
-            branch_prov = [(key, leaf.get("branch") or "master") for leaf, key in inputs] + [spec_branch]
+            branch_prov = [(key, leaf.get("branch") or "master") for leaf, key in inputs] + [
+                spec_branch
+            ]
             for b in (out_key, (meta_repo, "master")):
                 self.create_branch(b, None, branch_prov, set_id)
             self.propagate([spec_branch], set_id)
@@ -885,7 +937,9 @@ class PachdState:
             raise not_found(f"job {pipeline}@{job_id} not found")
         return rec
 
-    def runnable_job(self) -> tuple[JobRec, CommitRec, DoubleJob, list[DatumRec], list[CommitRec]] | None:
+    def runnable_job(
+        self,
+    ) -> tuple[JobRec, CommitRec, DoubleJob, list[DatumRec], list[CommitRec]] | None:
         """The oldest job whose inputs have all finished, prepared for running (under the lock)."""
         with self.lock:
             for job in sorted(self.jobs.values(), key=lambda j: j.seq):
@@ -899,8 +953,11 @@ class PachdState:
                 if any(pc.finished is None for pc in provs):
                     continue
                 metas = [
-                    c for c in self.commits.values()
-                    if c.id == job.id and c.repo == (DEFAULT_PROJECT, p.name, META_REPO) and c.finishing is None
+                    c
+                    for c in self.commits.values()
+                    if c.id == job.id
+                    and c.repo == (DEFAULT_PROJECT, p.name, META_REPO)
+                    and c.finishing is None
                 ]
                 broken = [pc for pc in provs if pc.error]
                 if broken:
@@ -915,14 +972,19 @@ class PachdState:
                     p.name,
                     job.id,
                     spec,
-                    {name: {path: f.data for path, f in files.items()} for name, files in inputs.items()},
+                    {
+                        name: {path: f.data for path, f in files.items()}
+                        for name, files in inputs.items()
+                    },
                     {path: f.data for path, f in prev_files.items()},
                     commits,
                 )
                 return job, out, dj, datums, metas
             return None
 
-    def _job_inputs(self, spec: dict, out: CommitRec, salt: str) -> tuple[dict, dict, list[DatumRec]]:
+    def _job_inputs(
+        self, spec: dict, out: CommitRec, salt: str
+    ) -> tuple[dict, dict, list[DatumRec]]:
         from .specs import datum_groups
 
         by_repo = {k[0]: self.commits[k] for k in out.provenance if k in self.commits}
@@ -944,7 +1006,11 @@ class PachdState:
             h = hashlib.sha256()
             files = []
             for name, c, entry in group:
-                for e in ([entry] if not entry.is_dir else under(tree_entries(c.files), entry.path.rstrip("/"))):
+                for e in (
+                    [entry]
+                    if not entry.is_dir
+                    else under(tree_entries(c.files), entry.path.rstrip("/"))
+                ):
                     if e.is_dir:
                         continue
                     h.update(name.encode() + b"\0" + e.path.encode() + b"\0" + e.hash)
@@ -990,12 +1056,16 @@ class PachdState:
                 p.succeeded_datums = {d.id for d in datums}
             self._end_job(job, out, metas, JOB_SUCCESS, "")
 
-    def _end_job(self, job: JobRec, out: CommitRec, metas: list[CommitRec], state: int, reason: str) -> None:
+    def _end_job(
+        self, job: JobRec, out: CommitRec, metas: list[CommitRec], state: int, reason: str
+    ) -> None:
         t = now()
         job.state, job.reason, job.finished = state, reason, t
         job.started = job.started or t
         if state != JOB_SUCCESS and out.parent:
-            out.files = dict(self.commits[(out.repo, out.parent)].files)  # the last good output stays
+            out.files = dict(
+                self.commits[(out.repo, out.parent)].files
+            )  # the last good output stays
         for c in [out, *metas]:
             c.finishing = c.finished = t
             c.error = reason if state != JOB_SUCCESS else ""
@@ -1013,4 +1083,3 @@ class PachdState:
                 for c in sorted(self.commits.values(), key=lambda c: c.seq)
             ]
             return "\n".join(rows)
-

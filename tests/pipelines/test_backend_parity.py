@@ -72,7 +72,9 @@ def play(b: Backend, run_jobs: Callable[[], object], scripts) -> dict[str, str]:
         info = b.create_pipeline(spec)
         run_jobs()
         ids[f"spec:{info.name}"] = info.spec_commit
-    commit("roses", "flower_photos", "add roses", {f"/roses/{i}.jpg": jpeg("roses", i) for i in (1, 2)})
+    commit(
+        "roses", "flower_photos", "add roses", {f"/roses/{i}.jpg": jpeg("roses", i) for i in (1, 2)}
+    )
     commit(
         "orchids",
         "flower_photos",
@@ -134,7 +136,9 @@ def relabel(ids: dict[str, str]) -> Callable[[str], str]:
 
     def sub(text: str) -> str:
         text = ID.sub(lambda m: f"<{names.get(m.group(), 'unknown ' + m.group())}>", text)
-        return re.sub(r"@([0-9a-f]{8})\b", lambda m: f"@<{short.get(m.group(1), m.group(1))}>", text)
+        return re.sub(
+            r"@([0-9a-f]{8})\b", lambda m: f"@<{short.get(m.group(1), m.group(1))}>", text
+        )
 
     return sub
 
@@ -173,7 +177,9 @@ def hash_sub(b: Backend, ids: dict[str, str]) -> Callable[[str], str]:
     def sub(text: str) -> str:
         text = HEX64.sub(lambda m: "content:" + digests.get(m.group(), "?" + m.group()), text)
         text = re.sub(
-            r"(file:[^@]*@)([0-9a-f]{16})$", lambda m: m.group(1) + "content:" + by_prefix.get(m.group(2), "?"), text
+            r"(file:[^@]*@)([0-9a-f]{16})$",
+            lambda m: m.group(1) + "content:" + by_prefix.get(m.group(2), "?"),
+            text,
         )
         return ids_sub(text)
 
@@ -207,7 +213,9 @@ def canonical_view(b: Backend, ids: dict[str, str]) -> dict:
                 "failed": why(c.error),
                 "metadata": c.metadata,
                 "size": c.size_bytes,
-                "direct_provenance": sorted((p.repo, p.branch, label(p.id)) for p in c.direct_provenance),
+                "direct_provenance": sorted(
+                    (p.repo, p.branch, label(p.id)) for p in c.direct_provenance
+                ),
                 "subvenance": sorted((p.repo, label(p.id)) for p in b.subvenance(repo.name, c.id)),
                 "files": {f.path: f.hash for f in b.walk_files(repo.name, c.id)},
             }
@@ -217,26 +225,45 @@ def canonical_view(b: Backend, ids: dict[str, str]) -> dict:
                     (d.path, d.change) for d in b.diff_files(repo.name, c.id, c.parent)
                 ]
             commits.append(entry)
-        view["repos"][repo.name] = {"type": repo.type, "pipeline": repo.pipeline, "commits": commits}
+        view["repos"][repo.name] = {
+            "type": repo.type,
+            "pipeline": repo.pipeline,
+            "commits": commits,
+        }
         if commits:
             head = b.resolve(f"{repo.name}@master")
             view["provenance"][repo.name] = [(p.repo, label(p.id)) for p in b.provenance(head)]
     for label, cid in ids.items():
         view["sets"][label] = [(c.repo, c.origin) for c in b.commit_set(cid)]
     view["find"] = {
-        path: [(p.commit.id, p.change, p.files) for p in b.find_commits("flower_photos", "master", path)]
+        path: [
+            (p.commit.id, p.change, p.files)
+            for p in b.find_commits("flower_photos", "master", path)
+        ]
         for path in ("/orchids", "/daisy/1.jpg", "/tulips")
     }
     head = b.resolve("flower_photos@master").id
-    view["introduced_by"] = b.introduced_by("flower_photos", head, ["/daisy/1.jpg", "/daisy/2.jpg", "/roses/1.jpg"])
+    view["introduced_by"] = b.introduced_by(
+        "flower_photos", head, ["/daisy/1.jpg", "/daisy/2.jpg", "/roses/1.jpg"]
+    )
     view["jobs"] = {
         p.name: [
-            (j.id, j.state, j.data_processed, j.data_skipped, j.data_failed, j.data_total, j.spec_version)
+            (
+                j.id,
+                j.state,
+                j.data_processed,
+                j.data_skipped,
+                j.data_failed,
+                j.data_total,
+                j.spec_version,
+            )
             for j in b.list_jobs(p.name)
         ]
         for p in b.list_pipelines()
     }
-    view["pipelines"] = {p.name: (p.spec, p.version, p.spec_commit, p.inputs) for p in b.list_pipelines()}
+    view["pipelines"] = {
+        p.name: (p.spec, p.version, p.spec_commit, p.inputs) for p in b.list_pipelines()
+    }
     return normalise(view, sub)
 
 
@@ -253,7 +280,11 @@ def differences(e, p, where: str = "") -> list[str]:
                 out += differences(e[k], p[k], f"{where}/{k}")
         return out
     if isinstance(e, list) and isinstance(p, list) and len(e) == len(p):
-        return [d for i, (a, b) in enumerate(zip(e, p, strict=True)) for d in differences(a, b, f"{where}[{i}]")]
+        return [
+            d
+            for i, (a, b) in enumerate(zip(e, p, strict=True))
+            for d in differences(a, b, f"{where}[{i}]")
+        ]
     return [] if e == p else [f"{where}: embedded {e!r} != pachyderm {p!r}"[:400]]
 
 
@@ -296,7 +327,9 @@ def canonical_graph(b: Backend, ids: dict[str, str]) -> dict:
         if spec_like:
             node.pop("description", None)  # pachd's spec commits and repos carry none
         if node.get("type") == "job":
-            node["reason"] = why(node.get("reason")) if node.get("state") != "success" else node.get("reason")
+            node["reason"] = (
+                why(node.get("reason")) if node.get("state") != "success" else node.get("reason")
+            )
         if node.get("type") == "commit":
             node["error"] = why(node.get("error"))
     return normalise(data, hash_sub(b, ids))

@@ -132,7 +132,12 @@ def test_without_address_the_pachctl_config_is_used(pachd, tmp_path, monkeypatch
     config = tmp_path / "config.json"
     config.write_text(
         json.dumps(
-            {"v2": {"active_context": "local", "contexts": {"local": {"pachd_address": pachd.address}}}}
+            {
+                "v2": {
+                    "active_context": "local",
+                    "contexts": {"local": {"pachd_address": pachd.address}},
+                }
+            }
         )
     )
     monkeypatch.setattr(constants, "DEFAULT_CONFIG", config)
@@ -155,7 +160,12 @@ def test_spec_repos_map_to_dot_spec_names():
 
 def test_repos_are_created_listed_and_unique(backend):
     info = backend.create_repo("flower_photos", description="photos")
-    assert (info.name, info.type, info.description, info.pipeline) == ("flower_photos", "user", "photos", None)
+    assert (info.name, info.type, info.description, info.pipeline) == (
+        "flower_photos",
+        "user",
+        "photos",
+        None,
+    )
     assert info.branches == []  # pachd makes no branch until the first commit
     with pytest.raises(RepoExists):
         backend.create_repo("flower_photos")
@@ -251,7 +261,10 @@ def test_commits_on_a_pipeline_output_are_refused(backend, pachd):
     backend.create_repo("images")
     put(backend, "images", {"/a": b"1"})
     backend.create_pipeline(copy_pipeline())
-    with pytest.raises(CommitConflict, match="output branch"), backend.start_commit("Copy") as w:
+    with (
+        pytest.raises(CommitConflict, match="written by pipeline Copy"),
+        backend.start_commit("Copy") as w,
+    ):
         w.put_bytes("/x", b"x")
 
 
@@ -268,14 +281,20 @@ def test_put_tree_follows_pachctl_put_file_r(backend, tmp_path):
     assert sum(seen) == 8
     c = backend.resolve("flower_photos@master")
     assert [f.path for f in backend.walk_files("flower_photos", c.id)] == [
-        "/daisy/1.jpg", "/daisy/2.jpg", "/roses/1.jpg", "/roses/link.jpg",
+        "/daisy/1.jpg",
+        "/daisy/2.jpg",
+        "/roses/1.jpg",
+        "/roses/link.jpg",
     ]
     assert backend.get_file("flower_photos", c.id, "/roses/link.jpg") == b"d1"
 
     outside = tmp_path / "secret.txt"
     outside.write_text("secret")
     (src / "roses" / "escape.jpg").symlink_to(outside)
-    with pytest.raises(InvalidPath, match="outside the tree"), backend.start_commit("flower_photos") as w:
+    with (
+        pytest.raises(InvalidPath, match="outside the tree"),
+        backend.start_commit("flower_photos") as w,
+    ):
         w.put_tree("/", src)
     (src / "roses" / "escape.jpg").unlink()
 
@@ -297,7 +316,10 @@ def test_metadata_is_written_back_for_pachctl_users(backend, pachd):
     c = put(backend, "r", {"/a": b"1"})
     backend.set_commit_metadata("r", c, {"tulip.verdict": "fail", "tulip.findings": 3})
     backend.set_commit_metadata("r", c, {"tulip.verdict": "pass"})
-    assert backend.inspect_commit("r", c).metadata == {"tulip.verdict": "pass", "tulip.findings": "3"}
+    assert backend.inspect_commit("r", c).metadata == {
+        "tulip.verdict": "pass",
+        "tulip.findings": "3",
+    }
     assert "/metadata.API/EditMetadata" in pachd.calls
     with pytest.raises(CommitNotFound):
         backend.set_commit_metadata("r", "f" * 32, {"a": "b"})
@@ -339,7 +361,12 @@ def chain(backend, pachd):
     count = {
         "pipeline": {"name": "Count"},
         "transform": {"cmd": ["sh", "-c", "ls -R /pfs/Copy | wc -l > /pfs/out/count"]},
-        "input": {"cross": [{"pfs": {"repo": "Copy", "glob": "/"}}, {"pfs": {"repo": "labels", "glob": "/"}}]},
+        "input": {
+            "cross": [
+                {"pfs": {"repo": "Copy", "glob": "/"}},
+                {"pfs": {"repo": "labels", "glob": "/"}},
+            ]
+        },
     }
     ids["spec_count"] = backend.create_pipeline(count).spec_commit
     pachd.run_pending()
@@ -370,8 +397,11 @@ def test_provenance_walks_the_graph_like_the_base_class(backend, chain, pachd):
     walked = backend.provenance(head)
     assert walked == Backend.provenance(backend, head)  # same refs, same order
     assert {(p.repo, p.id) for p in walked} == {
-        ("Copy", chain["c3"]), ("Count.spec", chain["spec_count"]), ("labels", chain["labels"]),
-        ("Copy.spec", chain["spec_copy"]), ("images", chain["c3"]),
+        ("Copy", chain["c3"]),
+        ("Count.spec", chain["spec_count"]),
+        ("labels", chain["labels"]),
+        ("Copy.spec", chain["spec_copy"]),
+        ("images", chain["c3"]),
     }
     assert "/pfs_v2.API/WalkCommitProvenance" in pachd.calls
 
@@ -380,7 +410,9 @@ def test_commit_sets_keep_their_own_commits_upstream_first(backend, chain):
     members = backend.commit_set(chain["c2"])
     # pachd also returns the older commits the set depends on, and Copy.meta/Count.meta
     assert [(c.repo, c.id) for c in members] == [
-        ("images", chain["c2"]), ("Copy", chain["c2"]), ("Count", chain["c2"]),
+        ("images", chain["c2"]),
+        ("Copy", chain["c2"]),
+        ("Count", chain["c2"]),
     ]
     assert [c.repo for c in backend.commit_set(chain["spec_count"])] == ["Count.spec", "Count"]
     assert backend.wait_commit_set(chain["c2"], timeout=5) == members
@@ -407,9 +439,13 @@ def test_wait_commit_set_waits_for_the_jobs(backend, pachd):
 
 
 def test_subvenance_hides_meta_commits(backend, chain):
-    assert [(s.repo, s.id) for s in backend.subvenance("images", chain["c2"])] == [("Copy", chain["c2"])]
+    assert [(s.repo, s.id) for s in backend.subvenance("images", chain["c2"])] == [
+        ("Copy", chain["c2"])
+    ]
     assert [(s.repo, s.id) for s in backend.subvenance("labels", chain["labels"])] == [
-        ("Count", chain["spec_count"]), ("Count", chain["c2"]), ("Count", chain["c3"]),
+        ("Count", chain["spec_count"]),
+        ("Count", chain["c2"]),
+        ("Count", chain["c3"]),
     ]
 
 
@@ -430,8 +466,17 @@ def test_an_empty_input_repo_gets_an_empty_auto_commit(backend, pachd):
 def photos(backend):
     backend.create_repo("flower_photos")
     ids = [
-        put(backend, "flower_photos", {"/daisy/1.jpg": b"d1", "/daisy/2.jpg": b"d2", "/tulips/1.jpg": b"t1"}),
-        put(backend, "flower_photos", {"/orchids/1.jpg": b"t2", "/orchids/2.jpg": b"t3"}, message="orchids"),
+        put(
+            backend,
+            "flower_photos",
+            {"/daisy/1.jpg": b"d1", "/daisy/2.jpg": b"d2", "/tulips/1.jpg": b"t1"},
+        ),
+        put(
+            backend,
+            "flower_photos",
+            {"/orchids/1.jpg": b"t2", "/orchids/2.jpg": b"t3"},
+            message="orchids",
+        ),
         put(backend, "flower_photos", {"/daisy/1.jpg": b"D1"}, deletes=["/orchids"]),
     ]
     return ids
@@ -441,11 +486,20 @@ def test_list_walk_inspect_and_get(backend, photos):
     c = photos[1]
     top = backend.list_files("flower_photos", c)
     assert [(f.path, f.type, f.size, f.hash) for f in top] == [
-        ("/daisy/", "dir", 4, None), ("/orchids/", "dir", 4, None), ("/tulips/", "dir", 2, None),
+        ("/daisy/", "dir", 4, None),
+        ("/orchids/", "dir", 4, None),
+        ("/tulips/", "dir", 2, None),
     ]
-    assert [f.path for f in backend.list_files("flower_photos", c, "/daisy")] == ["/daisy/1.jpg", "/daisy/2.jpg"]
+    assert [f.path for f in backend.list_files("flower_photos", c, "/daisy")] == [
+        "/daisy/1.jpg",
+        "/daisy/2.jpg",
+    ]
     assert [f.path for f in backend.list_files("flower_photos", c, "/", recursive=True)] == [
-        "/daisy/1.jpg", "/daisy/2.jpg", "/orchids/1.jpg", "/orchids/2.jpg", "/tulips/1.jpg",
+        "/daisy/1.jpg",
+        "/daisy/2.jpg",
+        "/orchids/1.jpg",
+        "/orchids/2.jpg",
+        "/tulips/1.jpg",
     ]
     f = backend.inspect_file("flower_photos", c, "/orchids/1.jpg")
     assert (f.type, f.size, f.commit, f.repo) == ("file", 2, c, "flower_photos")
@@ -484,12 +538,23 @@ def test_copy_out_a_file_and_a_tree(backend, photos, tmp_path):
 def test_diff_files(backend, photos):
     changes = backend.diff_files("flower_photos", photos[2], photos[1])
     assert [(c.path, c.change) for c in changes] == [
-        ("/daisy/1.jpg", "modified"), ("/orchids/1.jpg", "deleted"), ("/orchids/2.jpg", "deleted"),
+        ("/daisy/1.jpg", "modified"),
+        ("/orchids/1.jpg", "deleted"),
+        ("/orchids/2.jpg", "deleted"),
     ]
-    assert changes[0].old_size == 2 and changes[0].new_size == 2 and changes[0].old_hash != changes[0].new_hash
+    assert (
+        changes[0].old_size == 2
+        and changes[0].new_size == 2
+        and changes[0].old_hash != changes[0].new_hash
+    )
     assert [c.change for c in backend.diff_files("flower_photos", photos[0], None)] == ["added"] * 3
-    across = backend.diff_files("flower_photos", photos[1], photos[1], "/orchids", old_path="/daisy")
-    assert [(c.path, c.change) for c in across] == [("/orchids/1.jpg", "modified"), ("/orchids/2.jpg", "modified")]
+    across = backend.diff_files(
+        "flower_photos", photos[1], photos[1], "/orchids", old_path="/daisy"
+    )
+    assert [(c.path, c.change) for c in across] == [
+        ("/orchids/1.jpg", "modified"),
+        ("/orchids/2.jpg", "modified"),
+    ]
 
 
 def test_find_commits_without_list_file_history(backend, photos, pachd):
@@ -499,14 +564,21 @@ def test_find_commits_without_list_file_history(backend, photos, pachd):
         (photos[1], "added", ["/orchids/1.jpg", "/orchids/2.jpg"]),
     ]
     rows = backend.find_commits("flower_photos", photos[2], "/daisy")
-    assert [(r.commit.id, r.change) for r in rows] == [(photos[2], "modified"), (photos[0], "added")]
+    assert [(r.commit.id, r.change) for r in rows] == [
+        (photos[2], "modified"),
+        (photos[0], "added"),
+    ]
     assert "/pfs_v2.API/DiffFile" in pachd.calls
 
 
 def test_introduced_by_follows_content(backend, photos):
-    got = backend.introduced_by("flower_photos", photos[2], ["/daisy/1.jpg", "/daisy/2.jpg", "/gone.jpg"])
+    got = backend.introduced_by(
+        "flower_photos", photos[2], ["/daisy/1.jpg", "/daisy/2.jpg", "/gone.jpg"]
+    )
     assert got == {"/daisy/1.jpg": photos[2], "/daisy/2.jpg": photos[0]}
-    assert got == Backend.introduced_by(backend, "flower_photos", photos[2], ["/daisy/1.jpg", "/daisy/2.jpg"])
+    assert got == Backend.introduced_by(
+        backend, "flower_photos", photos[2], ["/daisy/1.jpg", "/daisy/2.jpg"]
+    )
 
 
 def test_spec_commits_hold_spec_json_as_in_the_embedded_store(backend, pachd):
@@ -524,7 +596,10 @@ def test_spec_commits_hold_spec_json_as_in_the_embedded_store(backend, pachd):
         assert backend.inspect_commit("Copy.spec", info.spec_commit).size_bytes == len(text)
     assert [f.path for f in backend.list_files("Copy.spec", v2.spec_commit)] == ["/spec.json"]
     rows = backend.find_commits("Copy.spec", "master", "/spec.json")
-    assert [(r.commit.id, r.change) for r in rows] == [(v2.spec_commit, "modified"), (v1.spec_commit, "added")]
+    assert [(r.commit.id, r.change) for r in rows] == [
+        (v2.spec_commit, "modified"),
+        (v1.spec_commit, "added"),
+    ]
 
 
 # -- pipelines -----------------------------------------------------------------------------------------
@@ -603,13 +678,20 @@ def test_jobs_datums_and_logs(backend, pachd):
     jobs = backend.list_jobs("Copy")
     assert jobs[0].id == c2
     latest = jobs[0]
-    assert (latest.state, latest.data_total, latest.data_processed, latest.data_skipped) == ("success", 3, 1, 2)
+    assert (latest.state, latest.data_total, latest.data_processed, latest.data_skipped) == (
+        "success",
+        3,
+        1,
+        2,
+    )
     assert latest.output_commit == c2 and latest.done and latest.spec_version == 1
     assert backend.inspect_job("Copy", c2) == latest
     assert backend.list_jobs(limit=1) == [latest]
     datums = backend.list_datums("Copy", c2)
     assert sorted((d.state, tuple(d.files)) for d in datums) == [
-        ("skipped", ("/a/1",)), ("skipped", ("/b/1",)), ("success", ("/c/1",)),
+        ("skipped", ("/a/1",)),
+        ("skipped", ("/b/1",)),
+        ("success", ("/c/1",)),
     ]
     assert "copying 3 files" in backend.logs("Copy", c2)
     with pytest.raises(JobNotFound, match="tulip list job -p Copy"):
@@ -667,9 +749,7 @@ def test_stop_start_and_delete_pipeline(backend, pachd):
 
 # -- every spec of the project, on the wire ---------------------------------------------------------------
 
-SPECS = sorted(
-    p.name for p in resources.files("pipelines").iterdir() if p.name.endswith(".json")
-)
+SPECS = sorted(p.name for p in resources.files("pipelines").iterdir() if p.name.endswith(".json"))
 
 
 def test_the_project_has_specs():
