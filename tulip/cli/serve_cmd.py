@@ -62,6 +62,8 @@ def serve(
         }
     )
 
+    _resume_alerts(s, alerts_config)
+
     def ready(bound_host: str, bound_port: int) -> None:
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
         url = f"http://{shown}:{bound_port}/"
@@ -79,3 +81,19 @@ def serve(
         ) from None
     except KeyboardInterrupt:
         out.info("stopped", quiet=s.quiet)
+
+
+def _resume_alerts(s: Settings, alerts_config: str | None) -> None:
+    """Deliveries left pending by a restart go out again: start a deliverer if endpoints exist."""
+    if os.environ.get("TULIP_NO_AUTORUN") or s.backend_name not in (None, "embedded"):
+        return
+    from reports.alert_config import load_config
+    from reports.webhooks import spawn_deliverer
+
+    try:
+        config = load_config(s.store_root, alerts_config)
+    except TulipError as e:
+        out.info(f"alerts are not delivered: {e}", quiet=False)
+        return
+    if config.endpoints and spawn_deliverer(s.store_root.absolute(), config_override=alerts_config):
+        out.info("started the alert deliverer", quiet=s.quiet)
