@@ -23,10 +23,15 @@ reports and export see what they see from the embedded store. The 2.x quirks han
   in ``P.spec@<id>:/spec.json``; here that file is served from ``ListPipeline(history=-1)``
   (``user_spec_json`` of the version whose ``spec_commit`` is the commit), rendered exactly as
   the embedded store writes it, so lineage sees every spec version on both backends.
-
 - pachd's reason for a failed job names the failed datum; the stage's own last stderr line
   (Tulip's failure sentence, e.g. "gate blocked: ...") is in the job's logs, and is appended
   to the reason and to the output commit's error, as the embedded engine reports it.
+
+- Creating a pipeline over a repo with no branch yet makes pachd give that branch an empty
+  AUTO commit (``fillNewBranches`` in driver/branch.go); it is shown as it is.
+
+Sources: pachyderm/pachyderm src/server/pfs/server/driver/{commit,branch,commit_set,file}.go,
+src/internal/pfsdb (CommitSetProvenance), src/server/pps/server/api_server.go.
 
 A cluster that cannot be reached raises ``BackendUnavailable`` within ``connect_timeout``
 seconds (a version call with a deadline), never a hang.
