@@ -794,3 +794,20 @@ def test_every_spec_is_accepted_by_the_double_with_its_inputs(name, backend):
             backend.create_repo(pin.repo)
     info = backend.create_pipeline(spec, dry_run=True)
     assert info.name == spec["pipeline"]["name"]
+
+
+def test_why_find_commits_does_not_use_the_find_commits_rpc(backend, photos):
+    """pachd's FindCommits matches exact file paths in each commit's diff: a directory never
+    matches, and it does not say what changed. Hence the DiffFile walk."""
+    from pachyderm_sdk.api import pfs
+
+    start = pfs.Commit(repo=pfs_repo("flower_photos"), id=photos[2])
+    found = [
+        r.found_commit.id
+        for r in backend.client.pfs.find_commits(start=start, file_path="/orchids/1.jpg")
+        if r.found_commit is not None and r.found_commit.id
+    ]
+    assert found == [photos[2], photos[1]]
+    on_dir = list(backend.client.pfs.find_commits(start=start, file_path="/orchids"))
+    assert [r.found_commit.id for r in on_dir if r.found_commit and r.found_commit.id] == []
+    assert len(backend.find_commits("flower_photos", photos[2], "/orchids")) == 2
