@@ -200,7 +200,7 @@ def convert_stage(
             yield _normalized(px[None])
 
     from .evaluate import accuracy, agreement, run_tflite
-    from .variants import convert
+    from .variants import convert_with_report
 
     blobs: dict[str, bytes] = {}
     results: dict[str, dict] = {}
@@ -213,7 +213,8 @@ def convert_stage(
             }
             continue
         tc = time.perf_counter()
-        blob = convert(model, v, representative=representative)
+        conversion = convert_with_report(model, v, representative=representative)
+        blob = conversion.blob
         conversion_s = time.perf_counter() - tc
         run = run_tflite(blob, x_eval, num_threads=1)
         blobs[v] = blob
@@ -228,6 +229,8 @@ def convert_stage(
             "output": {"dtype": run.output_dtype},
             "conversion_seconds": round(conversion_s, 2),
         }
+        if v == "int8":
+            results[v]["float_layers"] = conversion.float_layers
         log.info(
             "%s: %d bytes, agreement %s, accuracy %s, median %.2f ms",
             v,
