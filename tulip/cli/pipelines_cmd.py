@@ -132,12 +132,20 @@ def delete_pipeline(s: Settings, name: str) -> None:
 @pass_settings
 def stop_pipeline(s: Settings, name: str) -> None:
     """Pause a pipeline: no new jobs; its service (if any) is stopped."""
-    from pipelines.services import stop_service
-
     b = s.backend()
     b.set_pipeline_state(name, "paused")
-    if stop_service(b, name):
-        out.info(f"stopped the {name} service", quiet=s.quiet)
+    if _is_embedded(b):
+        from pipelines.services import stop_service
+
+        if stop_service(b, name):
+            out.info(f"stopped the {name} service", quiet=s.quiet)
+
+
+def _is_embedded(backend) -> bool:
+    """Local services are the embedded engine's; a cluster runs its own."""
+    from pipelines.store import EmbeddedStore
+
+    return isinstance(backend, EmbeddedStore)
 
 
 @start.command("pipeline")
@@ -148,7 +156,7 @@ def start_pipeline(s: Settings, name: str) -> None:
     b = s.backend()
     b.set_pipeline_state(name, "running")
     p = b.inspect_pipeline(name)
-    if p.spec.get("service"):
+    if p.spec.get("service") and _is_embedded(b):
         from pipelines.services import restart_latest
 
         url = restart_latest(b, name)
