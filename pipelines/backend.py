@@ -228,6 +228,10 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def delete_pipeline(self, name: str) -> None: ...
 
+    def set_pipeline_state(self, name: str, state: str) -> None:
+        """Pause ("paused") or resume ("running") a pipeline."""
+        raise NotImplementedError(f"{self.name} cannot pause pipelines")
+
     @abc.abstractmethod
     def list_jobs(self, pipeline: str | None = None, *, limit: int | None = None) -> list[JobInfo]:
         """Newest first."""
