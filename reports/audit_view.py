@@ -125,6 +125,7 @@ class AuditView:
     comparisons: list[Comparison]
     heatmap: Heatmap | None
     scatter: Scatter | None
+    gallery: Heatmap | None
     blame: list[Blame]
     counts: dict[str, int]
     notes: list[str] = field(default_factory=list)
@@ -339,10 +340,12 @@ def projection_arrays(p: Any) -> tuple[list[float], list[float], list[str], list
     coords = points if isinstance(points, list) else p.get("coords") or p.get("xy")
     if coords is None and isinstance(p.get("x"), list) and isinstance(p.get("y"), list):
         coords = list(zip(p["x"], p["y"], strict=False))
-    raw_labels = p.get("labels") or p.get("classes")
+    raw_labels = p.get("labels") or p.get("label") or p.get("classes")
     if not isinstance(coords, list) or not isinstance(raw_labels, list):
         return None
-    raw_paths = p.get("paths") if isinstance(p.get("paths"), list) else [""] * len(coords)
+    raw_paths = p.get("paths") or p.get("path")
+    if not isinstance(raw_paths, list):
+        raw_paths = [""] * len(coords)
     for i, c in enumerate(coords):
         if not isinstance(c, list | tuple) or len(c) < 2 or i >= len(raw_labels):
             continue
@@ -455,6 +458,18 @@ def build_view(
         except ValueError as e:
             notes.append(f"overlap matrix not shown: {e}")
 
+    gallery = None
+    g = doc.get("gallery")
+    if isinstance(g, dict) and isinstance(g.get("matrix"), list):
+        rows = [str(x) for x in g.get("classes") or []]
+        cols = [str(x) for x in g.get("gallery_classes") or g.get("reference_classes") or []]
+        matrix = [[_float(v) for v in r] if isinstance(r, list) else [] for r in g["matrix"]]
+        try:
+            gallery = heatmap(rows, matrix, columns=cols,
+                              caption="each data class (rows) against each reference class (columns)")  # fmt: skip
+        except ValueError as e:
+            notes.append(f"reference comparison not shown: {e}")
+
     sc = None
     proj = document_projection(doc) or projection
     arrays = projection_arrays(proj) if proj else None
@@ -465,6 +480,9 @@ def build_view(
             sc = scatter(xs, ys, labs, paths, method=method, highlight=flagged)
         except ValueError as e:
             notes.append(f"embedding map not shown: {e}")
+        of = proj.get("of") if isinstance(proj, dict) else None
+        if sc is not None and isinstance(of, int) and of > len(xs):
+            sc.notes.append(f"a sample of {len(xs)} of the {of} images")
     elif proj is None:
         notes.append("no 2-D projection in the audit document and no embeddings to compute one")
 
@@ -483,6 +501,7 @@ def build_view(
         comparisons=_comparisons(findings, data, reference, listing),
         heatmap=hm,
         scatter=sc,
+        gallery=gallery,
         blame=_blame(findings),
         counts=counts,
         notes=notes,
@@ -507,4 +526,14 @@ def summarize(doc: dict) -> dict:
         "data": None if data is None else {"repo": data.repo, "commit": data.commit},
         "counts": counts,
         "top": top,
+    }
+
+
+def chart_markup(view: AuditView, heatmap_macro, scatter_macro) -> dict:
+    """The charts as markup, rendered by the ``charts.html`` macros (autoescaped) once per
+    audit: ``overlap``, ``gallery`` and ``map``, each None when the document lacks it."""
+    return {
+        "overlap": heatmap_macro(view.heatmap) if view.heatmap else None,
+        "gallery": heatmap_macro(view.gallery) if view.gallery else None,
+        "map": scatter_macro(view.scatter) if view.scatter else None,
     }

@@ -47,58 +47,90 @@ class Cell:
 
 @dataclass(frozen=True)
 class Heatmap:
-    labels: list[str]
+    labels: list[str]  # rows
     cells: list[Cell]
     cell: int
-    margin: int
+    margin: int  # left, for the row labels
     width: int
     height: int
     vmax: float
     caption: str = ""
+    columns: list[str] | None = None  # None: the same as the rows (a square matrix)
+    top: int | None = None  # top margin, for the column labels
 
     @property
     def label_positions(self) -> list[tuple[str, float]]:
-        return [(label, self.margin + (i + 0.5) * self.cell) for i, label in enumerate(self.labels)]
+        """Row labels and their y (also the column positions of a square matrix)."""
+        return [
+            (label, self.top_margin + (i + 0.5) * self.cell) for i, label in enumerate(self.labels)
+        ]
+
+    @property
+    def top_margin(self) -> int:
+        return self.margin if self.top is None else self.top
+
+    @property
+    def column_positions(self) -> list[tuple[str, float]]:
+        cols = self.labels if self.columns is None else self.columns
+        return [(label, self.margin + (j + 0.5) * self.cell) for j, label in enumerate(cols)]
 
 
 def heatmap(
-    labels: list[str], matrix: list[list[float | None]], *, cell: int = 30, caption: str = ""
+    labels: list[str],
+    matrix: list[list[float | None]],
+    *,
+    columns: list[str] | None = None,
+    cell: int = 30,
+    caption: str = "",
 ) -> Heatmap:
-    """Cells for a square matrix (row i, column j = the overlap of labels i and j)."""
-    n = len(labels)
-    if len(matrix) != n or any(len(row) != n for row in matrix):
+    """Cells for a matrix: row i, column j = the overlap of ``labels[i]`` and ``columns[j]``
+    (``columns`` defaults to ``labels``: a square class-by-class matrix). A cell whose row and
+    column name the same class is drawn grey."""
+    cols = labels if columns is None else columns
+    n, m = len(labels), len(cols)
+    if len(matrix) != n or any(len(row) != m for row in matrix):
         raise ValueError(
-            f"overlap matrix must be {n}x{n} for {n} labels, got "
+            f"overlap matrix must be {n}x{m} for {n} row and {m} column labels, got "
             f"{len(matrix)}x{len(matrix[0]) if matrix else 0}"
         )
     values = [
         float(v)
         for i, row in enumerate(matrix)
         for j, v in enumerate(row)
-        if i != j and v is not None
+        if labels[i] != cols[j] and v is not None
     ]
     # Scores in [0, 1] keep an absolute scale, so a harmless 0.1 never looks alarming.
     vmax = max(1.0, max(values, default=1.0))
-    longest = max((len(label) for label in labels), default=4)
-    margin = min(180, 14 + 7 * longest)
+    margin = min(180, 14 + 7 * max((len(x) for x in labels), default=4))
+    top = min(180, 14 + 7 * max((len(x) for x in cols), default=4))
     cells = []
     for i, row in enumerate(matrix):
         for j, v in enumerate(row):
             value = None if v is None else float(v)
-            fill = "#eeeeee" if i == j or value is None else heat_colour(value, vmax)
+            same = labels[i] == cols[j]
             cells.append(
                 Cell(
                     x=margin + j * cell,
-                    y=margin + i * cell,
-                    fill=fill,
+                    y=top + i * cell,
+                    fill="#eeeeee" if same or value is None else heat_colour(value, vmax),
                     value=value,
                     row=labels[i],
-                    column=labels[j],
-                    dark=i != j and value is not None and value / vmax > 0.6,
+                    column=cols[j],
+                    dark=not same and value is not None and value / vmax > 0.6,
                 )
             )
-    size = margin + n * cell + 4
-    return Heatmap(labels, cells, cell, margin, size, size, vmax, caption)
+    return Heatmap(
+        labels,
+        cells,
+        cell,
+        margin,
+        margin + m * cell + 4,
+        top + n * cell + 4,
+        vmax,
+        caption,
+        None if columns is None else list(columns),
+        top,
+    )
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from markupsafe import Markup
 from pipelines.errors import InvalidPath, TulipError
 from pipelines.refs import normalize_path
 
-from .audit_view import Source, build_view
+from .audit_view import Source, build_view, chart_markup
 from .thumbnails import NotAnImage, is_image_path, make_thumbnail
 
 log = logging.getLogger(__name__)
@@ -180,9 +180,8 @@ def render_report(
             return images.list(source.repo, label, limit)
 
     view = build_view(audit_doc, listing=listing)
-    charts = env.get_template("charts.html").module
-    heatmap_svg = charts.heatmap(view.heatmap) if view.heatmap else None
-    scatter_svg = charts.scatter(view.scatter) if view.scatter else None
+    macros = env.get_template("charts.html").module
+    charts = chart_markup(view, macros.heatmap, macros.scatter)
 
     cache: dict[tuple[str, str, int], str | None] = {}
     budget = {"issues": ISSUE_THUMBS}
@@ -226,12 +225,13 @@ def render_report(
             )
 
     data = view.data
-    shown_title = title or (f"{data.repo}@{(data.commit or '')[:10]}" if data else "a dataset")
+    shown_title = title or (
+        (f"{data.repo}@{data.commit[:10]}" if data.commit else data.repo) if data else "a dataset"
+    )
     return env.get_template("standalone.html").render(
         audit=view,
         doc=json.loads(json.dumps(_without_projection_points(audit_doc), default=str)),
-        heatmap_svg=heatmap_svg,
-        scatter_svg=scatter_svg,
+        charts=charts,
         lineage_view=lineage_view,
         lineage_svg=lineage_svg,
         thumb_src=thumb_src,

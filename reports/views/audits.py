@@ -30,7 +30,7 @@ from pipelines.errors import InvalidPath, TulipError
 from pipelines.info import CommitInfo, FileInfo
 from pipelines.refs import normalize_path
 
-from ..audit_view import AuditView, Source, build_view
+from ..audit_view import AuditView, Source, build_view, chart_markup
 from ..cache import caches
 from ..projection import projection_for
 from ..reads import AUDIT_FILE, REPORT_FILE, resolve, try_inspect
@@ -51,8 +51,6 @@ class AuditPage:
     file: FileInfo
     doc: dict
     view: AuditView
-    heatmap_svg: Markup | None
-    scatter_svg: Markup | None
     has_report: bool
     body: Markup
 
@@ -100,12 +98,8 @@ def build_page(backend: Backend, commit: CommitInfo, info: FileInfo) -> AuditPag
         except (TulipError, ValueError) as e:
             current_app.logger.warning("no projection for %s@%s: %s", commit.repo, commit.id, e)
     view = build_view(doc, listing=class_listing(backend), projection=projection)
-    heatmap_svg = (
-        get_template_attribute("charts.html", "heatmap")(view.heatmap) if view.heatmap else None
-    )
-    scatter_svg = (
-        get_template_attribute("charts.html", "scatter")(view.scatter) if view.scatter else None
-    )
+    charts = chart_markup(view, get_template_attribute("charts.html", "heatmap"),
+                          get_template_attribute("charts.html", "scatter"))  # fmt: skip
     has_report = try_inspect(backend, commit.repo, commit.id, REPORT_FILE) is not None
     # The report body depends only on the (immutable) document and the app's URLs, so it is
     # rendered once per audit blob; a request renders just the page around it.
@@ -113,14 +107,13 @@ def build_page(backend: Backend, commit: CommitInfo, info: FileInfo) -> AuditPag
         render_template(
             "_audit_body.html",
             audit=view,
-            heatmap_svg=heatmap_svg,
-            scatter_svg=scatter_svg,
+            charts=charts,
             thumb_src=thumb_src,
             commit_href=commit_href,
             standalone=False,
         )
     )
-    return AuditPage(commit, info, doc, view, heatmap_svg, scatter_svg, has_report, body)
+    return AuditPage(commit, info, doc, view, has_report, body)
 
 
 def load_page(backend: Backend, repo: str, ref: str) -> AuditPage:

@@ -176,3 +176,24 @@ def test_chart_geometry():
     big = scatter(list(range(10_000)), list(range(10_000)), ["a"] * 10_000, max_points=1000)
     assert big.points == [] and big.notes  # too many for one <circle> each: one path per class
     assert sum(series.d.count("M") for series in big.series) == 1000
+
+
+def test_the_auditors_own_shapes():
+    """auditor/audit.py writes class_stats, overlap {classes, matrix}, gallery {classes,
+    gallery_classes, matrix} and projection {x, y, label, path, of}."""
+    view = build_view(doc(
+        class_stats={"daisy": {"images": 10, "spread": 0.2, "new": False, "findings": {"label_issue": 1}}},
+        overlap={"classes": ["daisy", "orchids"], "matrix": [[None, 0.1], [0.1, None]], "threshold": 0.5},
+        gallery={"classes": ["daisy", "orchids"], "gallery_classes": ["daisy", "roses", "tulips"],
+                 "matrix": [[0.9, 0.1, 0.0], [0.0, 0.1, 0.95]]},
+        projection={"method": "pca", "points": 2, "of": 30, "x": [0.0, 1.0], "y": [1.0, 0.0],
+                    "label": ["daisy", "orchids"], "path": ["/daisy/1.jpg", "/orchids/1.jpg"]},
+    ))  # fmt: skip
+    assert view.stat_columns == ["spread", "new"]
+    assert view.heatmap.labels == ["daisy", "orchids"]
+    g = view.gallery
+    assert g.columns == ["daisy", "roses", "tulips"] and len(g.cells) == 6
+    assert g.cells[0].fill == "#eeeeee"  # daisy against daisy
+    assert next(c for c in g.cells if c.row == "orchids" and c.column == "tulips").dark
+    assert [p.path for p in view.scatter.points] == ["/daisy/1.jpg", "/orchids/1.jpg"]
+    assert "a sample of 2 of the 30 images" in view.scatter.notes
