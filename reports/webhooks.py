@@ -668,6 +668,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
         config = load_config(args.root, args.alerts_config)
+        if not config.endpoints:
+            print(
+                f"reports.webhooks: no endpoints in {config.path}; nothing to deliver",
+                file=sys.stderr,
+            )
+            return 0
         idle = None if args.forever else config.delivery.idle_exit_seconds
         serve(args.root.absolute(), config, once=args.once, idle_exit=idle)
     except DelivererRunning as e:

@@ -50,7 +50,12 @@ def alerts_data() -> dict:
 
 @bp.get("/alerts")
 def page():
-    return render_template("alerts.html", **alerts_data(), done=request.args.get("done"))
+    return render_template(
+        "alerts.html",
+        **alerts_data(),
+        done=request.args.get("done"),
+        rearmed=request.args.get("rearmed", type=int),
+    )
 
 
 @bp.get("/api/alerts")
@@ -67,8 +72,12 @@ def retry_event(event_id: str):
         changes = retry(backend, event_id, config, endpoint=endpoint)
     except EventNotFound as e:
         abort(404, str(e))
-    spawn_deliverer(Path(current_app.config["TULIP_ROOT"]),
-                    config_override=current_app.config["TULIP_ALERTS_CONFIG"])  # fmt: skip
-    if request.accept_mimetypes.best == "application/json" or request.path.startswith("/api/"):
+    rearmed = [c["endpoint"] for c in changes if c["now"] == "pending"]
+    if rearmed:
+        spawn_deliverer(
+            Path(current_app.config["TULIP_ROOT"]),
+            config_override=current_app.config["TULIP_ALERTS_CONFIG"],
+        )
+    if request.accept_mimetypes.best == "application/json":
         return jsonify({"event": event_id, "changes": changes})
-    return redirect(url_for("alerts.page", done=event_id), code=303)
+    return redirect(url_for("alerts.page", done=event_id, rearmed=len(rearmed)), code=303)
