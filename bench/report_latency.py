@@ -187,7 +187,14 @@ def main() -> int:
             print(f"built the store in {time.perf_counter() - t:.0f} s", file=sys.stderr)
         script = work / "percentiles.lua"
         script.write_text(LUA)
-        for server in args.servers.split(","):
+        from reports.server import pick_server
+
+        servers = [
+            s for s in args.servers.split(",") if s != "waitress" or pick_server() == "waitress"
+        ]
+        if len(servers) < len(args.servers.split(",")):
+            print("waitress is not installed: measuring werkzeug only", file=sys.stderr)
+        for server in servers:
             shutil.rmtree(root / "cache", ignore_errors=True)  # a cold cache for each server
             proc, base = start_server(root, server, work / f"{server}.log")
             try:

@@ -22,6 +22,7 @@ def create_app(config: dict | None = None):
     from flask import Flask
 
     from . import request_store, security
+    from .cache import caches
     from .templating import install_filters
     from .views import alerts, audits, commits, lineage, models, overview, thumbs
 
@@ -45,6 +46,7 @@ def create_app(config: dict | None = None):
     if not app.config["TULIP_CACHE_DIR"]:
         app.config["TULIP_CACHE_DIR"] = str(Path(app.config["TULIP_ROOT"]) / "cache" / "reports")
 
+    caches(app)  # made here, before any request thread can race to make it
     request_store.init_app(app)
     security.init_app(app)
     install_filters(app.jinja_env)

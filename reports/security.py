@@ -7,6 +7,8 @@
 * CSRF: the only state-changing routes are POSTs, and each needs the per-session token (kept
   in the signed session cookie) in a form field or ``X-CSRF-Token`` header. A request
   authenticated by a bearer header carries no ambient credential and is exempt.
+* Without a token (a loopback server) only loopback Host names are answered, which defeats
+  DNS rebinding.
 * Headers: a Content-Security-Policy that allows scripts only from our own static files, no
   framing, no referrer (so a token in a URL never leaks), no MIME sniffing.
 """
@@ -47,9 +49,27 @@ def bearer() -> str | None:
     return value.strip() if scheme.lower() == "bearer" else None
 
 
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+def _host_name(host: str) -> str:
+    if host.startswith("["):  # [::1]:8080
+        return host[: host.find("]") + 1]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
 def _require_token():
     token = current_app.config.get("TULIP_TOKEN")
     if not token:
+        # No token means a loopback-only server: refuse other Host names, so a page that
+        # rebinds its own DNS name to 127.0.0.1 cannot read the reports.
+        allowed = LOOPBACK_NAMES | set(current_app.config.get("TULIP_ALLOWED_HOSTS") or ())
+        if _host_name(request.host.lower()) not in allowed:
+            return error_response(
+                403,
+                f"this report server answers only to localhost, not to {request.host!r}; "
+                "start it with --token to serve other names",
+            )
         return None
     if _equal(bearer(), token):
         return None

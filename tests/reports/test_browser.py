@@ -17,13 +17,13 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(chromium_path() is None, reason="needs the Debian chromium package"),
 ]
+pytest.importorskip("websocket", reason="the CDP client needs websocket-client")
 TOKEN = "browser-test-token"
 
 
 @pytest.fixture(scope="module")
 def server(scenario, tmp_path_factory):
     """`tulip serve` for real: port 0, a token, output read for the address."""
-    pytest.importorskip("websocket")
     exe = shutil.which("tulip", path=str(Path(sys.executable).parent)) or "tulip"
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     with open(log, "wb") as err:  # a file, not a pipe nobody reads

@@ -191,3 +191,19 @@ def test_security_headers(client):
     assert "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
     assert r.headers["X-Content-Type-Options"] == "nosniff"
     assert r.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_without_a_token_only_loopback_host_names_are_answered(client):
+    assert client.get("/", headers={"Host": "127.0.0.1:8080"}).status_code == 200
+    assert client.get("/", headers={"Host": "[::1]:8080"}).status_code == 200
+    assert client.get("/", headers={"Host": "localhost"}).status_code == 200
+    r = client.get("/", headers={"Host": "attacker.example:8080"})
+    assert r.status_code == 403 and b"DNS" not in r.data and b"only to localhost" in r.data
+
+
+def test_with_a_token_any_host_name_is_fine(app_factory):
+    client = app_factory(TULIP_TOKEN="t0ken").test_client()
+    r = client.get(
+        "/healthz", headers={"Host": "reports.internal", "Authorization": "Bearer t0ken"}
+    )
+    assert r.status_code == 200
