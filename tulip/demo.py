@@ -1,0 +1,449 @@
+"""``tulip demo``: the seed story, start to finish, on the embedded engine.
+
+Round 1: four flower classes and a five-class reference gallery; the Embed, Train,
+Tensorboard, Audit and Convert pipelines; the audit passes and the model goes into the apps.
+Round 2: a folder ``orchids`` that holds tulips. The pipelines run on their own, the audit
+fails (``lookalike_class`` naming tulips), the gate blocks Convert so the apps keep the
+round-1 model, a signed webhook reaches a local receiver, and blame names the commit.
+The fix: relabel ``/orchids`` as ``/tulips``; the audit passes, a new model is exported, and
+``identify`` on the exported ``graph.lite`` shows the data commits it came from.
+
+Narration goes through ``say`` (stderr in the CLI); the result is a ``DemoResult``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+
+from pipelines.backend import Backend
+from pipelines.errors import GateBlocked, TulipError
+from tulip.demo_data import (
+    CLASSES,
+    FALLBACK_ARCHITECTURE,
+    DataSource,
+    find_flowers,
+    generate_flowers,
+    weights_available,
+)
+
+MARKER = ".tulip-demo"
+PIPELINES = ("embed", "train", "tensorboard", "audit", "convert")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+Say = Callable[[str], None]
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class DemoOptions:
+    workdir: Path = Path("demo")
+    data: Path | None = None
+    architecture: str = "mobilenet_0.25_224"
+    reference_per_class: int = 20
+    max_per_class: int | None = None  # cap images per class (full flower_photos has ~700)
+    generated_per_class: int = 60
+    download: bool = True
+    seed: int = 0
+
+
+@dataclass
+class RoundResult:
+    name: str
+    data_commit: str
+    verdict: str
+    findings: list[dict]
+    gate: str  # "open" or "blocked: ..."
+    exported: str | None  # Convert commit exported to the apps, if any
+    embed_processed: int = 0
+    embed_skipped: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class DemoResult:
+    workdir: str
+    store: str
+    data: dict
+    architecture: str
+    architecture_note: str
+    rounds: list[RoundResult] = field(default_factory=list)
+    alert: dict | None = None
+    blame: dict | None = None
+    identify: dict | None = None
+    apps_kept_round1_model: bool | None = None
+    tensorboard: str | None = None
+    report: str | None = None
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# -- a local webhook receiver -----------------------------------------------------------------
+
+
+class AlertReceiver:
+    """A loopback HTTP endpoint that checks each alert's Standard Webhooks signature."""
+
+    def __init__(self, secret: str):
+        from reports.alert_messages import verify
+
+        self.secret = secret
+        self.received: list[dict] = []
+        self.rejected: list[str] = []
+        self._event = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    event = verify(receiver.secret, dict(self.headers), body)
+                except ValueError as e:
+                    receiver.rejected.append(str(e))
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                with receiver._event:
+                    receiver.received.append(
+                        {
+                            "event": event,
+                            "signature_valid": True,
+                            "webhook_id": self.headers.get("webhook-id"),
+                        }
+                    )
+                    receiver._event.notify_all()
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/tulip"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def wait_for(self, event_type: str, *, timeout: float) -> dict | None:
+        deadline = time.monotonic() + timeout
+        with self._event:
+            while True:
+                for r in self.received:
+                    if r["event"].get("type", "").endswith(event_type):
+                        return r
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._event.wait(left)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# -- the story ----------------------------------------------------------------------------------
+
+
+def _images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _spec(name: str, architecture: str) -> dict:
+    spec = json.loads(resources.files("pipelines").joinpath(f"{name}.json").read_text())
+    env = spec.get("transform", {}).get("env")
+    if env is not None and "ARCHITECTURE" in env:
+        env["ARCHITECTURE"] = architecture
+    return spec
+
+
+def prepare_workdir(workdir: Path) -> None:
+    """The demo owns its folder: a fresh store every run, and nobody else's files touched."""
+    if workdir.exists() and any(workdir.iterdir()) and not (workdir / MARKER).exists():
+        raise TulipError(
+            f"{workdir} exists and is not a Tulip demo folder; pass --workdir to use another"
+        )
+    for sub in ("store", "android", "ios", "generated"):
+        shutil.rmtree(workdir / sub, ignore_errors=True)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / MARKER).write_text("made by tulip demo; removed and rebuilt on every run\n")
+    # Skeletons of the tensorflow-for-poets-2 apps: the export writes into their assets.
+    (workdir / "android" / "tflite" / "app" / "src" / "main").mkdir(parents=True)
+    (workdir / "ios" / "tflite").mkdir(parents=True)
+
+
+class Demo:
+    def __init__(self, options: DemoOptions, *, say: Say, progress: Progress | None = None):
+        self.o = options
+        self.say = say
+        self.progress = progress or (lambda step, done, total: None)
+        self.workdir = Path(options.workdir).absolute()
+        self.root = self.workdir / "store"
+        self.backend: Backend | None = None
+        self.receiver: AlertReceiver | None = None
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _wait(self, commit_id: str) -> None:
+        assert self.backend is not None
+        start = time.monotonic()
+        self.backend.wait_commit_set(commit_id, timeout=3600)
+        self.say(f"   pipelines finished in {time.monotonic() - start:.0f}s")
+
+    def _audit(self, commit_id: str) -> dict:
+        raw = self.backend.get_file("Audit", commit_id, "/audit.json")
+        return json.loads(raw)
+
+    def _job(self, pipeline: str, commit_id: str):
+        return self.backend.inspect_job(pipeline, commit_id)
+
+    def _export(self, convert_commit: str, *, label: str) -> str | None:
+        from mobile.release import export_release
+
+        try:
+            result = export_release(
+                self.backend, f"Convert@{convert_commit}", android=self.workdir, ios=self.workdir
+            )
+        except GateBlocked as e:
+            self.say(f"   export refused: {e}")
+            return None
+        self.say(f"   exported {label} to {self.workdir / 'android'} and {self.workdir / 'ios'}")
+        return result.model_commit
+
+    def _app_model_sha(self) -> str | None:
+        import hashlib
+
+        p = self.workdir / "android" / "tflite" / "app" / "src" / "main" / "assets" / "graph.lite"
+        return hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else None
+
+    def _round(self, name: str, commit_id: str, started: float) -> RoundResult:
+        self._wait(commit_id)
+        doc = self._audit(commit_id)
+        convert = self.backend.inspect_commit("Convert", commit_id)
+        embed = self._job("Embed", commit_id)
+        gate = "open" if convert.error is None else f"blocked: {convert.error}"
+        findings = [
+            {
+                "check": f["check"],
+                "severity": f["severity"],
+                "classes": f["classes"],
+                "files": len(f["files"]),
+                "message": f["message"],
+            }
+            for f in doc["findings"]
+            if f["severity"] != "info"
+        ]
+        class_level = [f for f in findings if f["check"] != "label_issue"]
+        per_image = len(findings) - len(class_level)
+        self.say(
+            f"   audit: {doc['verdict'].upper()}"
+            + "".join(
+                f"\n     {f['severity']}: {f['check']} {'/'.join(f['classes'])}: {f['message'][:140]}"
+                for f in class_level
+            )
+            + (f"\n     {per_image} single images to review (label_issue)" if per_image else "")
+        )
+        self.say(f"   gate: {gate}")
+        return RoundResult(
+            name=name,
+            data_commit=commit_id,
+            verdict=doc["verdict"],
+            findings=findings,
+            gate=gate,
+            exported=None,
+            embed_processed=embed.data_processed,
+            embed_skipped=embed.data_skipped,
+            seconds=round(time.monotonic() - started, 1),
+        )
+
+    # -- the story -------------------------------------------------------------------------
+    def run(self) -> DemoResult:
+        t0 = time.monotonic()
+        prepare_workdir(self.workdir)
+        source, arch, arch_note = self._choose_inputs()
+        from pipelines.store import EmbeddedStore
+
+        self.backend = EmbeddedStore(self.root)
+        result = DemoResult(
+            workdir=str(self.workdir),
+            store=str(self.root),
+            data={"path": str(source.path), "kind": source.kind, "note": source.note},
+            architecture=arch,
+            architecture_note=arch_note,
+        )
+        try:
+            self._story(source, arch, result)
+        finally:
+            if self.receiver is not None:
+                self.receiver.close()
+        result.seconds = round(time.monotonic() - t0, 1)
+        return result
+
+    def _choose_inputs(self) -> tuple[DataSource, str, str]:
+        def dl_progress(done: int, total: int) -> None:
+            self.progress("download", done, total)
+
+        source = find_flowers(
+            self.o.data, say=self.say, download=self.o.download, progress=dl_progress
+        )
+        if source is None:
+            self.say(
+                "No flower photos found (no --data, no $TULIP_DEMO_DATA, nothing cached, no download): "
+                "falling back to GENERATED flowers drawn by `tulip synth`."
+            )
+            source = generate_flowers(
+                self.workdir / "generated",
+                per_class=self.o.generated_per_class,
+                seed=self.o.seed,
+                say=self.say,
+                progress=lambda d, t: self.progress("drawing", d, t),
+            )
+        self.say(f"Data: {source.note}")
+        ok, note = weights_available(self.o.architecture)
+        if ok:
+            arch = self.o.architecture
+        else:
+            arch = FALLBACK_ARCHITECTURE
+            note = (
+                f"{note}. Falling back to the {FALLBACK_ARCHITECTURE} featuriser: it needs no weights, "
+                "but it is much weaker than MobileNet"
+            )
+        self.say(f"Backbone: {arch} ({note})")
+        return source, arch, note
+
+    def _split(self, source: DataSource) -> tuple[dict[str, list[Path]], dict[str, list[Path]]]:
+        """Per class: (the images for flower_photos, the reference gallery); disjoint."""
+        data, reference = {}, {}
+        for cls in CLASSES:
+            files = _images(source.path / cls)
+            r = min(self.o.reference_per_class, max(1, len(files) // 6))
+            reference[cls] = files[:r]
+            rest = files[r:]
+            data[cls] = rest[: self.o.max_per_class] if self.o.max_per_class else rest
+        return data, reference
+
+    def _story(self, source: DataSource, arch: str, result: DemoResult) -> None:
+        b = self.backend
+        data, reference = self._split(source)
+        four = [c for c in CLASSES if c != "tulips"]
+
+        # ---- round 1 ----------------------------------------------------------------------
+        started = time.monotonic()
+        self.say("\nRound 1: four classes, a reference gallery, and the pipelines")
+        b.create_repo("flower_photos", description="flower photos, one folder per class")
+        b.create_repo("label_reference", description="a small labelled gallery of all five classes")
+        with b.start_commit("label_reference", description="reference gallery: five classes") as w:
+            for cls, files in reference.items():
+                for p in files:
+                    w.put_file(f"/{cls}/{p.name}", p)
+        n_ref = sum(len(v) for v in reference.values())
+        self.say(
+            f" - label_reference: {n_ref} images of {len(reference)} classes (none of them in flower_photos)"
+        )
+        with b.start_commit(
+            "flower_photos", description="round 1: daisy, dandelion, roses, sunflowers"
+        ) as w:
+            for cls in four:
+                for p in data[cls]:
+                    w.put_file(f"/{cls}/{p.name}", p)
+            attribution = source.path / "ATTRIBUTION.txt"
+            if attribution.exists():
+                w.put_file("/ATTRIBUTION.txt", attribution)
+        round1 = b.resolve("flower_photos@master").id
+        self.say(
+            f" - flower_photos@{round1}: {sum(len(data[c]) for c in four)} images of {', '.join(four)}"
+        )
+        set_ids = []
+        for name in PIPELINES:
+            info = b.create_pipeline(_spec(name, arch))
+            set_ids.append(info.spec_commit)
+        self.say(
+            f" - pipelines {', '.join(p.capitalize() for p in PIPELINES)} created; waiting for them"
+        )
+        for sid in set_ids:
+            b.wait_commit_set(sid, timeout=3600)
+        r1 = self._round("round 1", b.resolve("Convert@master").id, started)
+        r1.data_commit = round1
+        tb = b.inspect_pipeline("Tensorboard").service_url
+        result.tensorboard = tb
+        if tb:
+            self.say(
+                f"   Tensorboard is serving at {tb} (stop it: tulip stop pipeline Tensorboard)"
+            )
+        r1.exported = self._export(b.resolve("Convert@master").id, label="the round-1 model")
+        result.rounds.append(r1)
+        round1_sha = self._app_model_sha()
+
+        # ---- round 2 ----------------------------------------------------------------------
+        started = time.monotonic()
+        self.say("\nRound 2: someone commits a folder 'orchids' that holds tulips")
+        secret = "whsec_" + __import__("base64").b64encode(secrets.token_bytes(24)).decode()
+        self.receiver = AlertReceiver(secret)
+        (self.root / "alerts.toml").write_text(
+            f'[[endpoint]]\nname = "demo-receiver"\nurl = "{self.receiver.url}"\nsecret = "{secret}"\n'
+            'events = ["audit.*", "gate.blocked"]\n'
+        )
+        self.say(f" - a webhook receiver listens at {self.receiver.url}")
+        with b.start_commit("flower_photos", description="add orchids") as w:
+            for p in data["tulips"]:
+                w.put_file(f"/orchids/{p.name}", p)
+        orchids = b.resolve("flower_photos@master").id
+        self.say(
+            f" - flower_photos@{orchids}: {len(data['tulips'])} images in /orchids; the pipelines run on their own"
+        )
+        r2 = self._round("round 2", orchids, started)
+        r2.exported = self._export(orchids, label="the round-2 model")
+        result.apps_kept_round1_model = self._app_model_sha() == round1_sha
+        self.say(
+            f"   the apps {'keep' if result.apps_kept_round1_model else 'DO NOT keep'} the round-1 model"
+        )
+        alert = self.receiver.wait_for("audit.failed", timeout=60)
+        if alert:
+            ev = alert["event"]
+            self.say(
+                f" - alert received: {ev.get('type')} about {ev.get('subject')} (signature valid)"
+            )
+        else:
+            self.say(" - no alert arrived within 60 s (see `tulip alerts list`)")
+        result.alert = alert
+        from auditor.blame import blame
+
+        report = blame(b, f"Convert@{orchids}")
+        result.blame = report.as_dict()
+        self.say(f" - tulip blame Convert@{orchids}:\n   {report.summary()}")
+        result.rounds.append(r2)
+
+        # ---- the fix ------------------------------------------------------------------------
+        started = time.monotonic()
+        self.say("\nThe fix: relabel /orchids as /tulips")
+        with b.start_commit("flower_photos", description="relabel orchids as tulips") as w:
+            w.delete("/orchids")
+            for p in data["tulips"]:
+                w.put_file(f"/tulips/{p.name}", p)
+        fixed = b.resolve("flower_photos@master").id
+        r3 = self._round("fix", fixed, started)
+        r3.exported = self._export(fixed, label="the fixed model")
+        result.rounds.append(r3)
+        recovered = self.receiver.wait_for("audit.recovered", timeout=30)
+        if recovered:
+            self.say(f" - alert received: {recovered['event'].get('type')}")
+        graph = (
+            self.workdir / "android" / "tflite" / "app" / "src" / "main" / "assets" / "graph.lite"
+        )
+        if graph.exists():
+            from mobile.release import identify_file
+
+            ident = identify_file(graph, backend=b)
+            result.identify = ident.as_dict()
+            self.say(
+                f" - tulip identify {graph.relative_to(self.workdir.parent) if self.workdir.parent in graph.parents else graph}:"
+                f"\n   {ident.summary()}"
+            )
+        audit_commit = fixed
+        result.report = f"tulip serve --root {self.root}   then open http://127.0.0.1:8080/audits/Audit/{audit_commit}"
