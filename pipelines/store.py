@@ -229,6 +229,8 @@ class EmbeddedStore(Backend):
 
     def _migrate(self) -> None:
         conn = self.db
+        if conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS):
+            return  # up to date: no write lock needed (the common case, on every open)
         with self.transaction():
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             for i, (_name, sql) in enumerate(MIGRATIONS[version:], start=version):

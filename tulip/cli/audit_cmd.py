@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from pipelines.errors import TulipError
 from pipelines.refs import parse_ref
 
 from . import output as out
@@ -165,14 +164,17 @@ def _print_findings(doc: dict) -> None:
     out.table(["SEVERITY", "CHECK", "CLASSES", "FILES", "MESSAGE", "INTRODUCED BY"], rows)
 
 
-def _write_report(
-    doc: dict, path: Path, backend, folder: Path | None, reference: str | None
-) -> None:
-    try:
-        from reports.standalone import render_report_for
-    except ImportError as e:  # reports are optional for a CI audit
-        raise TulipError(f"cannot write the HTML report: {e}") from None
-    path.write_text(
-        render_report_for(doc, backend=backend, folder=folder, reference=reference),
-        encoding="utf-8",
-    )
+def _write_report(doc: dict, path: Path, backend, folder: Path | None, reference: str | None) -> None:
+    from reports.standalone import images_from_backend, images_from_dirs, write_report
+
+    if folder is not None:
+        mounts = {doc["data"]["repo"]: folder}
+        if reference:
+            mounts[doc["reference"]["repo"]] = Path(reference)
+        images = images_from_dirs(mounts)
+    else:
+        commits = {doc["data"]["repo"]: doc["data"]["commit"]}
+        if doc.get("reference"):
+            commits[doc["reference"]["repo"]] = doc["reference"]["commit"]
+        images = images_from_backend(backend, commits)
+    write_report(path, doc, images=images)
