@@ -34,10 +34,16 @@ def embed(images: Path, out: Path, architecture: str) -> float:
     from training.backbones import KerasEmbedder
     from training.embed import make_processor
 
-    t0 = time.perf_counter()
-    process = make_processor(KerasEmbedder(architecture))
-    process([Datum(id="all", inputs={"flower_photos": images}, out=out)])
-    return time.perf_counter() - t0
+    with tempfile.TemporaryDirectory(prefix="model_quality_in_") as tmp:
+        # What the Embed spec's glob /*/* sees: class folders only (no ATTRIBUTION.txt).
+        for f in sorted(images.glob("*/*")):
+            link = Path(tmp) / f.relative_to(images)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(f.resolve())
+        t0 = time.perf_counter()
+        process = make_processor(KerasEmbedder(architecture))
+        process([Datum(id="all", inputs={"flower_photos": Path(tmp)}, out=out)])
+        return time.perf_counter() - t0
 
 
 def logistic_baselines(embeddings: Path, splits: dict, seed: int) -> dict:
@@ -52,6 +58,17 @@ def logistic_baselines(embeddings: Path, splits: dict, seed: int) -> dict:
     x = data.vectors
     folds = StratifiedKFold(5, shuffle=True, random_state=seed)
     cv = cross_val_score(LogisticRegression(max_iter=3000), x, y, cv=folds)
+    head_cv = []
+    for train_rows, test_rows in folds.split(x, y):  # the same folds as the LR baseline
+        from training.head import fit_head
+        from training.splits import VALIDATION, split_of
+
+        inner_val = np.array(
+            [split_of(data.sha256[i], validation=0.1, test=0.0) == VALIDATION for i in train_rows]
+        )
+        tr, va = train_rows[~inner_val], train_rows[inner_val]
+        head = fit_head(x[tr], y[tr], len(labels), x_val=x[va], y_val=y[va], seed=seed)
+        head_cv.append(float(np.mean(head.predict_proba(x[test_rows]).argmax(1) == y[test_rows])))
     split = np.array([splits[p]["split"] for p in data.paths])
     lr = LogisticRegression(max_iter=3000).fit(x[split == "train"], y[split == "train"])
     return {
@@ -59,6 +76,8 @@ def logistic_baselines(embeddings: Path, splits: dict, seed: int) -> dict:
         "lr_5fold_std": float(cv.std()),
         "lr_train_split_test_accuracy": float(lr.score(x[split == "test"], y[split == "test"])),
         "images": len(y),
+        "head_5fold_accuracy": float(np.mean(head_cv)),
+        "head_5fold_std": float(np.std(head_cv)),
     }
 
 
@@ -129,14 +148,24 @@ def main(argv: list[str] | None = None) -> int:
     v = conv["variants"]
     rows = [
         {
+            "name": f"quality: Train's head, 5-fold CV, vs 5-fold LR [{args.architecture}]",
+            "figure": round(base["head_5fold_accuracy"], 4),
+            "baseline": round(lr5, 4),
+            "ratio": round(base["head_5fold_accuracy"] / lr5, 3),
+            "unit": "accuracy",
+            "notes": "same folds; Train's own head selection (LR with C tuned on an inner "
+            "validation split, or a Dense head) fitted on 4 folds; apples to apples with the bar",
+        },
+        {
             "name": f"quality: optimized_graph.lite ({pub['variant']}) test accuracy vs 5-fold LR "
             f"[{args.architecture}]",
             "figure": round(pub["accuracy"], 4),
             "baseline": round(lr5, 4),
             "ratio": round(pub["accuracy"] / lr5, 3),
             "unit": "accuracy",
-            "notes": f"test split of {n_test} images vs LR 5-fold CV on all {base['images']} "
-            f"embeddings (std {base['lr_5fold_std']:.3f}); bar: ratio >= 1",
+            "notes": f"test split of {n_test} images (sampling error about "
+            f"{100 * (lr5 * (1 - lr5) / max(n_test, 1)) ** 0.5:.1f} points) vs LR 5-fold CV on "
+            f"all {base['images']} embeddings (std {base['lr_5fold_std']:.3f}); bar: ratio >= 1",
         },
         {
             "name": "quality: optimized_graph.lite test accuracy vs LR on the same split",

@@ -33,7 +33,7 @@ import numpy as np
 from pipelines.errors import TulipError
 from pipelines.records import EmbeddingSet, load_dir
 from training.backbones import ARCHITECTURE_ENV, parse_architecture
-from training.head import Head, TrainingFailed, accuracy, fit_dense, fit_logistic, log_loss
+from training.head import Head, TrainingFailed, accuracy, fit_head, log_loss
 from training.splits import TEST, TRAIN, VALIDATION, Splits, assign_splits
 
 log = logging.getLogger(__name__)
@@ -168,10 +168,7 @@ def train(embeddings_dir: Path, images_dir: Path, out: Path, options: TrainOptio
 
     summaries = out / "training_summaries"
     summaries.mkdir(parents=True, exist_ok=True)
-    lr_head = fit_logistic(
-        xs[TRAIN], ys[TRAIN], len(labels), x_val=xs[VALIDATION], y_val=ys[VALIDATION]
-    )
-    dense_head = fit_dense(
+    head = fit_head(
         xs[TRAIN],
         ys[TRAIN],
         len(labels),
@@ -181,7 +178,6 @@ def train(embeddings_dir: Path, images_dir: Path, out: Path, options: TrainOptio
         seed=options.seed,
         summaries=summaries / "head",
     )
-    head = _choose(lr_head, dense_head, xs[VALIDATION], ys[VALIDATION])
     log.info("head: %s %s", head.kind, head.params)
 
     import keras
@@ -255,32 +251,6 @@ def train(embeddings_dir: Path, images_dir: Path, out: Path, options: TrainOptio
     )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
     return metrics
-
-
-def _choose(lr_head: Head, dense_head: Head, x_val: np.ndarray, y_val: np.ndarray) -> Head:
-    if len(y_val) == 0:
-        lr_head.params["chosen_because"] = "no validation images: logistic regression by default"
-        return lr_head
-    lr_loss = log_loss(lr_head.predict_proba(x_val), y_val)
-    dense_loss = log_loss(dense_head.predict_proba(x_val), y_val)
-    candidates = [
-        {
-            "kind": "logistic_regression",
-            "validation_loss": lr_loss,
-            "validation_accuracy": accuracy(lr_head.predict_proba(x_val), y_val),
-        },
-        {
-            "kind": "dense",
-            "validation_loss": dense_loss,
-            "validation_accuracy": accuracy(dense_head.predict_proba(x_val), y_val),
-        },
-    ]
-    chosen = dense_head if dense_loss < lr_loss - 1e-6 else lr_head
-    chosen.params["chosen_because"] = "lowest validation loss"
-    chosen.candidates = candidates + [
-        {"kind": "logistic_regression", **c} for c in lr_head.candidates
-    ]
-    return chosen
 
 
 def _consistency(model, head: Head, data: EmbeddingSet, rows, images_dir: Path, *, size) -> dict:
