@@ -357,6 +357,7 @@ def _run_audit(
                 temperature=opts["temperature"],
                 regularization=opts["regularization"],
                 folds=opts["folds"],
+                queue_factor=opts["queue_factor"],
                 groups=groups,
                 features=features,
                 neighbours=neighbours,

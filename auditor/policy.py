@@ -85,6 +85,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "temperature": 0.05,
         "regularization": 0.01,
         "folds": 5,
+        "queue_factor": 1.2,
     },
     "class_imbalance": {"enabled": True, "severity": "warn", "max_ratio": 5.0, "min_images": 20},
     "drift": {

@@ -8,12 +8,14 @@ Two independent, out-of-sample opinions on each image's class:
   similarity (copies of the same picture do not vote for each other).
 
 An image is flagged when (a) on the average of the two opinions, its given label is among the
-least likely in the data, within cleanlab's estimate of how many labels are wrong
-(``cleanlab.count.num_label_issues``, ranked by ``cleanlab.rank.get_label_quality_scores``),
+least likely in the data, within ``queue_factor`` (1.2) times cleanlab's estimate of how
+many labels are wrong (``cleanlab.count.num_label_issues``, ranked by ``cleanlab.rank.get_label_quality_scores``),
 and another label is likelier; or (b) confident learning on the regression alone flags it
 (``cleanlab.filter.find_label_issues``, defaults) *and* its neighbours' majority label is
 not its own. The average removes the errors that one view makes alone; (b) restores the
-clear cases the average dilutes.
+clear cases the average dilutes. The estimate counts only confidently wrong labels; on 40
+noise seeds of the flower photos, 1.2x it raised recall from 0.857 to 0.883 at a precision of
+0.60 (cleanlab's default on the same probabilities: 0.58, recall 0.76).
 
 With 5 % of the 600 flower photos' labels flipped at random, this beats
 ``find_label_issues`` on the same regression probabilities in both precision and recall
@@ -105,6 +107,7 @@ def label_scores(
     temperature: float = 0.05,
     regularization: float = 0.01,
     folds: int = 5,
+    queue_factor: float = 1.2,
     groups: np.ndarray | None = None,
     features: np.ndarray | None = None,
     neighbours: tuple[np.ndarray, np.ndarray] | None = None,
@@ -144,7 +147,7 @@ def label_scores(
         idx, sim = nearest(x[rows], k, groups=g)
     votes = _neighbour_votes(idx, sim, y, len(classes), temperature)
     combined = (regression + votes) / 2
-    n_issues = int(num_label_issues(y, combined))
+    n_issues = round(queue_factor * num_label_issues(y, combined))
     quality = get_label_quality_scores(y, combined)
     ranked = np.zeros(len(y), bool)
     ranked[np.argsort(quality, kind="stable")[:n_issues]] = True
@@ -165,6 +168,7 @@ def label_issue(
     temperature: float = 0.05,
     regularization: float = 0.01,
     folds: int = 5,
+    queue_factor: float = 1.2,
     groups: np.ndarray | None = None,
     features: np.ndarray | None = None,
     neighbours: tuple[np.ndarray, np.ndarray] | None = None,
@@ -176,7 +180,8 @@ def label_issue(
     merge: groups of labels to treat as one class (from class_overlap / lookalike findings).
     exclude: labels not to score. k, temperature: neighbours and the softness of their
     similarity weights. regularization: inverse L2 strength C of the logistic regression.
-    folds: cross-validation folds. groups: copy-group id per row (one fold per picture).
+    folds: cross-validation folds. queue_factor: the ranked queue's length as a multiple of
+    cleanlab's estimate of the number of wrong labels. groups: copy-group id per row (one fold per picture).
     features: the rows in the audit's whitened space (fitted here when None). scores: a
     precomputed :func:`label_scores`."""
     x, labels, paths = check_data(vectors, labels, paths)
