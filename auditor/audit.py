@@ -15,7 +15,7 @@ join merged, so that one misnamed class does not flood the per-image queue.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -137,24 +137,24 @@ def run_audit(
     data_ref: Mapping[str, str],
     reference_ref: Mapping[str, str] | None = None,
     previous_ref: Mapping[str, str] | None = None,
+    known_labels: Collection[str] | None = None,
 ) -> AuditResult:
     """Audit ``data``. reference: a labelled gallery of other pictures (lookalike_class,
     new_label). previous: the last audited commit's embeddings (drift; new labels; it serves as
     the gallery when no reference is given, which catches a renamed class). splits: split name
     per path (split_leakage). data_ref / reference_ref / previous_ref: {repo, branch, commit}
-    for the document."""
+    for the document. known_labels: labels with a precedent (e.g. the previous audit's
+    ``summary.classes``) when the previous embeddings are not at hand: new_label then reports
+    the others."""
     policy = policy or Policy()
+    args = (data, reference, previous, splits, policy, data_ref, reference_ref, previous_ref)
     threads = int(policy.audit["threads"])
     if threads <= 0:
-        return _run_audit(
-            data, reference, previous, splits, policy, data_ref, reference_ref, previous_ref
-        )
+        return _run_audit(*args, known_labels)
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=threads):
-        return _run_audit(
-            data, reference, previous, splits, policy, data_ref, reference_ref, previous_ref
-        )
+        return _run_audit(*args, known_labels)
 
 
 def _run_audit(
@@ -166,6 +166,7 @@ def _run_audit(
     data_ref: Mapping[str, str],
     reference_ref: Mapping[str, str] | None,
     previous_ref: Mapping[str, str] | None,
+    known_labels: Collection[str] | None,
 ) -> AuditResult:
     seed = int(policy.audit["seed"])
     clock = _Clock()
@@ -183,10 +184,12 @@ def _run_audit(
 
     x, labels, paths = data.vectors, list(data.labels), list(data.paths)
     n = len(x)
-    known: set[str] | None = None
+    known: set[str] | None = None if known_labels is None else set(known_labels)
     if previous is not None or reference is not None:
-        known = set(previous.labels if previous is not None else ()) | set(
-            reference.labels if reference is not None else ()
+        known = (
+            (known or set())
+            | set(previous.labels if previous is not None else ())
+            | set(reference.labels if reference is not None else ())
         )
     gallery, gallery_name = (
         (reference, "reference") if reference is not None else (previous, "previous commit")

@@ -148,3 +148,10 @@ def test_a_gallery_of_another_width_is_refused():
     gallery = make(BASE, dim=8)
     with pytest.raises(ValueError, match="same architecture"):
         run_audit(make(BASE), reference=gallery, data_ref=REF)
+
+
+def test_known_labels_alone_make_unknown_labels_new():
+    data = make([*BASE, ("lilies", 4, 30)])
+    r = run_audit(data, data_ref=REF, known_labels={"daisy", "roses", "tulips"})
+    assert _checks(r) == [("new_label", "warn", ("lilies",))]
+    assert r.document["class_stats"]["lilies"]["new"] is True
