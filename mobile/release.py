@@ -476,7 +476,7 @@ def export_release(
     ios: Path | str | None = None,
     force: bool = False,
     reason: str | None = None,
-    device_check: Any = None,
+    device_check: bool = False,
     exported_at: _dt.datetime | None = None,
 ) -> Release:
     """Gate, stamp and export the model ``ref`` holds, then record the export in the lineage.
@@ -484,8 +484,9 @@ def export_release(
     Raises ``ModelNotPublished``/``GateBlocked`` (see the module docstring) unless ``force``
     with a ``reason``; ``OverrideWithoutReason`` for ``force`` alone; ``NotAModel``,
     ``LabelsMismatch``, ``InvalidModelFile`` and ``ExportTargetError`` for bad input. Every
-    refusal leaves the app folders untouched. ``device_check`` (a ``DeviceCheckReport``)
-    goes into the model card.
+    refusal leaves the app folders untouched. With ``device_check``, the model that passed
+    the gate is first run through ``check_release`` (each app's preprocessing on the test
+    split) and the result goes into the model card and the export record.
     """
     from auditor.lineage import record_export
 
@@ -505,6 +506,7 @@ def export_release(
     if objections and not force:
         raise _refusal(source, objections)
     override = reason if objections else None
+    checked = check_release(backend, source) if device_check else None
     when = (exported_at or _dt.datetime.now(_dt.UTC)).astimezone(_dt.UTC)
     stamped = metadata.embed_manifest(
         source.content,
@@ -518,7 +520,7 @@ def export_release(
         android=android,
         ios=ios,
         metrics=source.metrics,
-        device_check=device_check,
+        device_check=None if checked is None else checked.report,
         variant=source.architecture,
         exported_at=when,
     )
@@ -530,6 +532,16 @@ def export_release(
         reason=reason,
         overridden=objections,
     )
+    if checked is not None:
+        check = checked.as_dict()
+        record["device_check"] = {
+            k: check[k] for k in ("split", "images", "reference_accuracy", "max_changed", "flagged")
+        } | {
+            "platforms": [
+                {k: p[k] for k in ("platform", "accuracy", "agreement", "flagged")}
+                for p in check["platforms"]
+            ]
+        }
     try:
         export_id = record_export(backend, record)
     except TulipError as exc:
@@ -881,7 +893,7 @@ def split_paths(splits: dict, split: str) -> list[str]:
 
 def check_release(
     backend: Backend,
-    ref: str | CommitInfo,
+    ref: str | CommitInfo | ModelSource,
     *,
     split: str = "test",
     platforms: Sequence[Any] = ("android", "ios"),
@@ -899,7 +911,7 @@ def check_release(
 
     from .device_check import DEFAULT_MAX_CHANGED, check_platforms
 
-    source = load_model_source(backend, ref)
+    source = ref if isinstance(ref, ModelSource) else load_model_source(backend, ref)
     if source.train is None:
         raise InvalidCheckInput(
             f"{_ref(source.commit)} has no Train commit among its inputs, so there is no test "

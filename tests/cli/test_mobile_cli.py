@@ -63,14 +63,15 @@ def test_export_then_identify_round_trips(world, tulip, checkout):
     doc = json.loads(
         tulip(
             "export", "mobile", f"Convert@{world.good}", "--android", str(checkout),
-            "--ios", str(checkout), "-o", "json",
+            "--ios", str(checkout), "--check", "-o", "json",
         ).stdout
     )  # fmt: skip
     assert doc["model"] == {"repo": "Convert", "commit": world.good}
     assert doc["forced"] is False and doc["targets"] == ["android", "ios"]
+    assert [p["platform"] for p in doc["device_check"]["platforms"]] == ["android", "ios"]
     for folder in (checkout / ANDROID, checkout / IOS):
         assert (folder / "labels.txt").read_text() == "".join(f"{x}\n" for x in LABELS)
-        assert (folder / "model_card.md").is_file()
+        assert "## Device check" in (folder / "model_card.md").read_text()
     graph = checkout / IOS / "graph.lite"
     ident = json.loads(tulip("identify", str(graph), "-o", "json").stdout)
     assert ident["verdict"] == "known" and ident["status"] == "intact"

@@ -76,7 +76,7 @@ def export_mobile(
     Refuses (exit 3) a model whose audit failed or is missing, or a Convert commit whose job
     was blocked, unless --force --reason TEXT.
     """
-    from mobile.release import check_release, export_release
+    from mobile.release import export_release
 
     if force and not (reason or "").strip():
         raise click.UsageError("--force needs --reason TEXT: say why the gate may be overridden")
@@ -84,19 +84,14 @@ def export_mobile(
         raise click.UsageError("--reason goes with --force; without --force nothing is overridden")
     if android is None and ios is None:
         raise click.UsageError("give --android APPDIR, --ios APPDIR, or both")
-    backend = s.backend()
-    device_check = None
-    if run_check:
-        out.info("running the device check on the test split…", quiet=s.quiet)
-        device_check = check_release(backend, ref).report
     release = export_release(
-        backend,
+        s.backend(),
         ref,
         android=android,
         ios=ios,
         force=force,
         reason=reason,
-        device_check=device_check,
+        device_check=run_check,
     )
     if release.forced:
         for objection in release.overridden:
@@ -124,6 +119,16 @@ def _print_release(release) -> None:
     )
     click.echo(f"  audit:     {audit}")
     click.echo("  data:      " + (", ".join(f"{r.repo}@{r.commit}" for r in m.data) or "-"))
+    check = release.record.get("device_check")
+    if check:
+        click.echo(
+            f"  device:    {check['images']} {check['split']} images; "
+            + ", ".join(
+                f"{p['platform']} {_pct(p['accuracy'])} accurate, {_pct(p['agreement'])} agree"
+                + (" FLAGGED" if p["flagged"] else "")
+                for p in check["platforms"]
+            )
+        )
     for platform, folder in release.result.asset_dirs.items():
         files = [f for f in release.result.files if f.platform == platform]
         listing = ", ".join(
