@@ -231,6 +231,7 @@ def convert_stage(
         }
         if v == "int8":
             results[v]["float_layers"] = conversion.float_layers
+            results[v]["bias_correction"] = conversion.bias_correction
         log.info(
             "%s: %d bytes, agreement %s, accuracy %s, median %.2f ms",
             v,

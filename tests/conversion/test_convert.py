@@ -57,6 +57,10 @@ def test_conversion_json_describes_every_variant(converted):
         assert v["images"] == report["evaluation"]["images"] > 0
     assert report["evaluation"]["split"] == "test"
     assert report["variants"]["float32"]["agreement"] == 1.0
+    correction = report["variants"]["int8"]["bias_correction"]
+    assert (
+        correction["applied"] and correction["images"] == report["evaluation"]["calibration_images"]
+    )
     for layer in report["variants"]["int8"]["float_layers"]:  # kept float: few, small
         assert layer["params"] < 0.02 * 220_000 and layer["error_in_steps"] > 1.0
     assert (
