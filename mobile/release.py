@@ -544,7 +544,7 @@ def export_release(
         }
     try:
         export_id = record_export(backend, record)
-    except TulipError as exc:
+    except Exception as exc:  # the files are out: say so, whatever stopped the record
         where = ", ".join(str(d) for d in result.asset_dirs.values())
         raise ExportNotRecorded(
             f"the model was exported to {where}, but the export could not be recorded in the "
