@@ -5,7 +5,8 @@ Registered as the ``tulip.job_hooks`` entry point ``audit``; the local engine ca
 webhooks) is the business of ``reports.webhooks``; here we only decide what happened:
 
 * ``audit.failed`` / ``audit.warned``: an audit's verdict;
-* ``audit.recovered``: a pass after a failed audit of the same pipeline;
+* ``audit.recovered``: the first audit that does not fail after one that did (pass, or a warn,
+  which leaves the gate open);
 * ``gate.blocked``: Convert refused to publish a model because its audit failed.
 """
 
@@ -75,10 +76,11 @@ def on_job_finished(outcome) -> None:
         verdict = doc.get("verdict")
         if verdict == "fail":
             outcome.emit("audit.failed", subject, payload)
+        elif _previous_verdict(outcome) == "fail":
+            # The incident is over: the gate is open again (a warn only queues images for review).
+            outcome.emit("audit.recovered", subject, payload)
         elif verdict == "warn":
             outcome.emit("audit.warned", subject, payload)
-        elif verdict == "pass" and _previous_verdict(outcome) == "fail":
-            outcome.emit("audit.recovered", subject, payload)
         return
     if job.reason and GATE_PREFIX in job.reason:
         audit = next((r for r in outcome.inputs if r.repo == "Audit"), None)

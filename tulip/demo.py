@@ -65,6 +65,8 @@ class RoundResult:
     embed_processed: int = 0
     embed_skipped: int = 0
     seconds: float = 0.0
+    audit_commit: str | None = None
+    convert_commit: str | None = None
 
 
 @dataclass
@@ -190,10 +192,11 @@ class Demo:
         self.receiver: AlertReceiver | None = None
 
     # -- helpers ---------------------------------------------------------------------------
-    def _wait(self, commit_id: str) -> None:
+    def _wait(self, *commit_ids: str) -> None:
         assert self.backend is not None
         start = time.monotonic()
-        self.backend.wait_commit_set(commit_id, timeout=3600)
+        for commit_id in commit_ids:
+            self.backend.wait_commit_set(commit_id, timeout=3600)
         self.say(f"   pipelines finished in {time.monotonic() - start:.0f}s")
 
     def _audit(self, commit_id: str) -> dict:
@@ -222,11 +225,24 @@ class Demo:
         p = self.workdir / "android" / "tflite" / "app" / "src" / "main" / "assets" / "graph.lite"
         return hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else None
 
-    def _round(self, name: str, commit_id: str, started: float) -> RoundResult:
-        self._wait(commit_id)
-        doc = self._audit(commit_id)
-        convert = self.backend.inspect_commit("Convert", commit_id)
-        embed = self._job("Embed", commit_id)
+    def _output(self, pipeline: str, set_id: str | None):
+        """The pipeline's commit in this commit set, else its branch head."""
+        if set_id is not None:
+            try:
+                return self.backend.inspect_commit(pipeline, set_id)
+            except TulipError:
+                pass
+        return self.backend.resolve(f"{pipeline}@master")
+
+    def _round(
+        self, name: str, data_commit: str, started: float, *, set_id: str | None
+    ) -> RoundResult:
+        if set_id is not None:
+            self._wait(set_id)
+        audit = self._output("Audit", set_id)
+        convert = self._output("Convert", set_id)
+        embed = self._job("Embed", self._output("Embed", set_id).id)
+        doc = self._audit(audit.id)
         gate = "open" if convert.error is None else f"blocked: {convert.error}"
         findings = [
             {
@@ -242,7 +258,7 @@ class Demo:
         class_level = [f for f in findings if f["check"] != "label_issue"]
         per_image = len(findings) - len(class_level)
         self.say(
-            f"   audit: {doc['verdict'].upper()}"
+            f"   audit Audit@{audit.id[:12]}: {doc['verdict'].upper()}"
             + "".join(
                 f"\n     {f['severity']}: {f['check']} {'/'.join(f['classes'])}: {f['message'][:140]}"
                 for f in class_level
@@ -252,7 +268,7 @@ class Demo:
         self.say(f"   gate: {gate}")
         return RoundResult(
             name=name,
-            data_commit=commit_id,
+            data_commit=data_commit,
             verdict=doc["verdict"],
             findings=findings,
             gate=gate,
@@ -260,6 +276,8 @@ class Demo:
             embed_processed=embed.data_processed,
             embed_skipped=embed.data_skipped,
             seconds=round(time.monotonic() - started, 1),
+            audit_commit=audit.id,
+            convert_commit=convert.id,
         )
 
     # -- the story -------------------------------------------------------------------------
@@ -366,17 +384,15 @@ class Demo:
         self.say(
             f" - pipelines {', '.join(p.capitalize() for p in PIPELINES)} created; waiting for them"
         )
-        for sid in set_ids:
-            b.wait_commit_set(sid, timeout=3600)
-        r1 = self._round("round 1", b.resolve("Convert@master").id, started)
-        r1.data_commit = round1
+        self._wait(*set_ids)
+        r1 = self._round("round 1", round1, started, set_id=None)
         tb = b.inspect_pipeline("Tensorboard").service_url
         result.tensorboard = tb
         if tb:
             self.say(
                 f"   Tensorboard is serving at {tb} (stop it: tulip stop pipeline Tensorboard)"
             )
-        r1.exported = self._export(b.resolve("Convert@master").id, label="the round-1 model")
+        r1.exported = self._export(r1.convert_commit, label="the round-1 model")
         result.rounds.append(r1)
         round1_sha = self._app_model_sha()
 
@@ -397,7 +413,7 @@ class Demo:
         self.say(
             f" - flower_photos@{orchids}: {len(data['tulips'])} images in /orchids; the pipelines run on their own"
         )
-        r2 = self._round("round 2", orchids, started)
+        r2 = self._round("round 2", orchids, started, set_id=orchids)
         r2.exported = self._export(orchids, label="the round-2 model")
         result.apps_kept_round1_model = self._app_model_sha() == round1_sha
         self.say(
@@ -427,7 +443,7 @@ class Demo:
             for p in data["tulips"]:
                 w.put_file(f"/tulips/{p.name}", p)
         fixed = b.resolve("flower_photos@master").id
-        r3 = self._round("fix", fixed, started)
+        r3 = self._round("fix", fixed, started, set_id=fixed)
         r3.exported = self._export(fixed, label="the fixed model")
         result.rounds.append(r3)
         recovered = self.receiver.wait_for("audit.recovered", timeout=30)
@@ -445,5 +461,7 @@ class Demo:
                 f" - tulip identify {graph.relative_to(self.workdir.parent) if self.workdir.parent in graph.parents else graph}:"
                 f"\n   {ident.summary()}"
             )
-        audit_commit = fixed
-        result.report = f"tulip serve --root {self.root}   then open http://127.0.0.1:8080/audits/Audit/{audit_commit}"
+        result.report = (
+            f"tulip serve --root {self.root}   then open "
+            f"http://127.0.0.1:8080/audits/Audit/{r2.audit_commit} (round 2, the orchids)"
+        )
