@@ -68,9 +68,11 @@ def fit_logistic(
     x_val: np.ndarray | None = None,
     y_val: np.ndarray | None = None,
     cs: tuple[float, ...] = DEFAULT_CS,
+    c: float | None = None,
     max_iter: int = 3000,
 ) -> Head:
-    """Multinomial logistic regression; with validation data, C is the most accurate there."""
+    """Multinomial logistic regression; ``c`` if given, else with validation data the C most
+    accurate there, else C=1."""
     from sklearn.linear_model import LogisticRegression
 
     def fit(c: float) -> Head:
@@ -90,23 +92,25 @@ def fit_logistic(
             kernel.astype(np.float32), bias.astype(np.float32), "logistic_regression", {"C": c}
         )
 
+    if c is not None:
+        return fit(c)
     if x_val is None or y_val is None or len(y_val) == 0:
         return fit(1.0)
     best: Head | None = None
     best_key = None
     candidates = []
-    for c in cs:
-        h = fit(c)
+    for candidate in cs:
+        h = fit(candidate)
         p = h.predict_proba(x_val)
         row = {
-            "C": c,
+            "C": candidate,
             "validation_loss": log_loss(p, y_val),
             "validation_accuracy": accuracy(p, y_val),
         }
         candidates.append(row)
         # Most accurate on validation; ties (common on small validation sets) go to the C
         # nearest 1, the usual default, rather than to whatever the noise favours.
-        key = (-round(row["validation_accuracy"], 6), abs(np.log(c)))
+        key = (-round(row["validation_accuracy"], 6), abs(np.log(candidate)))
         if best_key is None or key < best_key:
             best, best_key = h, key
     assert best is not None
@@ -215,8 +219,10 @@ def fit_head(
     epochs: int = 200,
     seed: int = 0,
     summaries: Path | None = None,
+    refit: bool = True,
 ) -> Head:
-    """Both candidates fitted on (x, y), and the one ``choose_head`` prefers on validation."""
+    """Both candidates fitted on (x, y), and the one ``choose_head`` prefers on validation;
+    a chosen logistic regression is refitted on training + validation (``refit``)."""
     has_val = x_val is not None and y_val is not None and len(y_val) > 0
     lr_head = fit_logistic(x, y, n_classes, x_val=x_val, y_val=y_val)
     dense_head = fit_dense(
@@ -224,7 +230,18 @@ def fit_head(
     )
     if not has_val:
         return choose_head(lr_head, dense_head, np.zeros((0, x.shape[1])), np.zeros(0, int))
-    return choose_head(lr_head, dense_head, x_val, y_val)
+    chosen = choose_head(lr_head, dense_head, x_val, y_val)
+    if chosen.kind != "logistic_regression" or not refit:
+        return chosen
+    # Validation has done its job (choosing C and the kind of head); the convex fit is
+    # deterministic, so refit it on training + validation images for 1/8 more data.
+    c = chosen.params["C"]
+    final = fit_logistic(
+        np.concatenate([x, x_val]), np.concatenate([y, y_val]), n_classes, x_val=None, c=c
+    )
+    final.params = {**chosen.params, "refit_on": "train+validation"}
+    final.candidates = chosen.candidates
+    return final
 
 
 def build_classifier(backbone, head: Head, *, labels: list[str]):

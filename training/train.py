@@ -227,6 +227,11 @@ def train(embeddings_dir: Path, images_dir: Path, out: Path, options: TrainOptio
             px, keep = load_pixels(images_dir, [data.paths[i] for i in rows[s]], size=size)
             results[s] = evaluate(predict_images(model, px), ys[s][keep], labels)
 
+    if head.params.get("refit_on"):
+        results[VALIDATION]["note"] = (
+            "validation images chose the head and were then added to its training data, so "
+            "this is not a held-out figure; the test split is"
+        )
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / MODEL_FILE)
     (out / LABELS_FILE).write_text("".join(f"{label}\n" for label in labels), encoding="utf-8")
