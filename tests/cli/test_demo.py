@@ -1,0 +1,78 @@
+"""`tulip demo` end to end, as a user runs it: a subprocess, a fresh folder, real pipelines.
+
+These assert the story's outcomes, not just the exit code: pass (or warn) then fail on the right
+class pair with the gate blocking, a signed alert received, blame naming the commit that added
+/orchids, and an audit that lets the model through after the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+
+
+def run_demo(tmp_path: Path, env: dict, *args: str) -> tuple[dict, str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "tulip.cli.main", "demo", "--workdir", str(tmp_path / "demo"), "-o", "json", *args],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=1100, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, f"demo exited {proc.returncode}\nstderr:\n{proc.stderr[-4000:]}"
+    return json.loads(proc.stdout), proc.stderr
+
+
+def assert_story(result: dict, workdir: Path) -> None:
+    r1, r2, fix = result["rounds"]
+    # Round 1: the four real classes pass the gate, and the apps get a model.
+    assert r1["verdict"] in ("pass", "warn")
+    assert r1["gate"] == "open" and r1["exported"]
+    assert not [f for f in r1["findings"] if f["severity"] == "fail"]
+    # Round 2: orchids that are tulips fail as a lookalike of the reference's tulips.
+    assert r2["verdict"] == "fail"
+    lookalikes = [f for f in r2["findings"] if f["check"] == "lookalike_class"]
+    assert lookalikes and lookalikes[0]["classes"] == ["orchids", "tulips"]
+    assert r2["gate"].startswith("blocked") and "gate blocked" in r2["gate"]
+    assert r2["exported"] is None and result["apps_kept_round1_model"] is True
+    # Only the new folder is Embedded again: incremental work.
+    assert r2["embed_skipped"] > 0 and r2["embed_processed"] < r2["embed_skipped"] + r2["embed_processed"]
+    # The alert came through, signed.
+    assert result["alert"]["signature_valid"] is True
+    event = result["alert"]["event"]
+    assert event["type"] == "dev.tulip.audit.failed"
+    assert event["subject"] == f"flower_photos@{r2['data_commit']}"
+    # Blame names the commit that added /orchids, and its files.
+    blamed = result["blame"]["commits"]
+    orchid_commit = next(c for c in blamed if any(f.startswith("/orchids/") for f in c["files"]))
+    assert orchid_commit["id"] == r2["data_commit"] and orchid_commit["description"] == "add orchids"
+    # The fix: the gate opens and the new model, traced by identify, came from the fixed data.
+    assert fix["verdict"] in ("pass", "warn") and fix["gate"] == "open" and fix["exported"]
+    assert not [f for f in fix["findings"] if f["severity"] == "fail"]
+    ident = result["identify"]
+    assert ident["status"] == "intact" or ident.get("file", {}).get("status") == "intact"
+    assert fix["data_commit"] in json.dumps(ident)
+    assets = workdir / "android" / "tflite" / "app" / "src" / "main" / "assets"
+    labels = (assets / "labels.txt").read_text().split()
+    assert labels == ["daisy", "dandelion", "roses", "sunflowers", "tulips"]
+    assert (workdir / "ios" / "tflite" / "data" / "graph.lite").read_bytes() == (assets / "graph.lite").read_bytes()
+
+
+def test_demo_on_the_shared_flower_photos(tmp_path, flowers):
+    result, stderr = run_demo(tmp_path, {"TULIP_DEMO_DATA": str(flowers)}, "--max-per-class", "60")
+    assert result["data"]["kind"] == "env"
+    assert result["architecture"] == "mobilenet_0.25_224"
+    assert_story(result, tmp_path / "demo")
+    assert "Round 2" in stderr and "orchids" in stderr
+
+
+def test_demo_offline_falls_back_to_generated_flowers(tmp_path):
+    env = {"TULIP_OFFLINE": "1", "TULIP_DEMO_DATA": "", "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    result, stderr = run_demo(tmp_path, env)
+    assert result["data"]["kind"] == "generated"
+    assert "GENERATED" in stderr
+    assert_story(result, tmp_path / "demo")
