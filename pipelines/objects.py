@@ -35,6 +35,8 @@ def _storage_errors(what: str):
                 "Free some space (`tulip gc` removes unreferenced blobs) and try again"
             ) from None
         raise
+
+
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
