@@ -65,7 +65,7 @@ import networkx as nx
 
 from pipelines.backend import Backend
 from pipelines.errors import CommitConflict, FileNotFound, RepoExists, RepoNotFound, TulipError
-from pipelines.info import AUTO, CommitInfo, iso
+from pipelines.info import CommitInfo, iso
 from pipelines.refs import parse_ref
 
 SCHEMA = "tulip.lineage/v1"
@@ -263,7 +263,9 @@ def _oldest_first(c: CommitInfo) -> tuple[float, str]:
 def _commit_kind(repo_type: str, pipeline: str | None, origin: str) -> str:
     if repo_type == "spec":
         return SPEC
-    if pipeline or origin == AUTO:
+    # By repo, not by origin: on Pachyderm a pipeline created over an empty repo gives that repo
+    # an empty AUTO commit, which is still data.
+    if pipeline:
         return OUTPUT
     return DATA
 
