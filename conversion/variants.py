@@ -139,7 +139,7 @@ def _head_split(model):
     head = model.layers[-1] if model.layers else None
     if not isinstance(head, keras.layers.Dense) or len(model.inputs) != 1:
         return None
-    return keras.Model(model.inputs, head.input), head
+    return keras.Model(model.inputs[0], head.input), head
 
 
 def _head_bias_correction(features, head, features_int8: bytes, representative) -> dict:
@@ -177,7 +177,7 @@ def _with_head_bias(model, features, head, bias: np.ndarray):
     clone = keras.layers.Dense.from_config(head.get_config())
     out = clone(features.outputs[0])
     clone.set_weights([head.get_weights()[0], bias])
-    return keras.Model(features.inputs, out, name=f"{model.name}_int8_corrected")
+    return keras.Model(features.input, out, name=f"{model.name}_int8_corrected")
 
 
 def _layer_params(model) -> dict[str, int]:
