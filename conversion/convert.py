@@ -7,7 +7,9 @@
 1. **Gate.** With ``--audit``, the Audit verdict is read first; a failing or missing audit
    stops the stage before any work, and nothing is written.
 2. **Convert** ``model.keras`` to every variant (``conversion.variants``); ``int8`` is
-   calibrated on images of the training split (``splits.json``).
+   calibrated on images of the training split (``splits.json``). A variant that cannot be
+   built or run is recorded with its error and left out: int8 of the ``colour_histogram``
+   backbone, for one, which says so itself (``variants.int8_blocker``).
 3. **Verify** each variant on the test split with ai-edge-litert, single-threaded: top-1
    agreement with the Keras model, test accuracy, latency per image, size.
 4. **Publish** one variant as ``optimized_graph.lite`` (and ``labels.txt`` beside it) and
@@ -130,6 +132,12 @@ def choose_variant(results: dict[str, dict], *, requested: str, min_agreement: f
     )
 
 
+def _last_line(error: Exception) -> str:
+    """The telling part of a converter or LiteRT error, whose text can run to pages."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1][:300] if lines else type(error).__name__
+
+
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
@@ -166,8 +174,10 @@ def convert_stage(
 
     import keras
 
+    from training.backbones import custom_objects
+
     t0 = time.perf_counter()
-    model = keras.models.load_model(model_path, compile=False)
+    model = keras.models.load_model(model_path, compile=False, custom_objects=custom_objects())
     h, w = (int(v) for v in model.input_shape[1:3])
     size = (w, h)
     if model.output_shape[-1] != len(labels):
@@ -213,10 +223,16 @@ def convert_stage(
             }
             continue
         tc = time.perf_counter()
-        conversion = convert_with_report(model, v, representative=representative)
-        blob = conversion.blob
-        conversion_s = time.perf_counter() - tc
-        run = run_tflite(blob, x_eval, num_threads=1)
+        try:
+            conversion = convert_with_report(model, v, representative=representative)
+            blob = conversion.blob
+            conversion_s = time.perf_counter() - tc
+            run = run_tflite(blob, x_eval, num_threads=1)
+        except Exception as e:  # TFLite's converter and kernels raise anything; others may do
+            reason = _last_line(e)
+            log.warning("%s: cannot be built or run (%s); trying the other variants", v, reason)
+            results[v] = {"error": f"{type(e).__name__}: {reason}", "agreement": None, "images": 0}
+            continue
         blobs[v] = blob
         results[v] = {
             "size_bytes": len(blob),

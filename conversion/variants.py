@@ -36,6 +36,28 @@ SENSITIVITY_THRESHOLD = 1.0
 FLOAT_BUDGET = 0.02
 
 
+class VariantUnsupported(ValueError):
+    """The model holds a layer that says it cannot be converted to this variant."""
+
+
+def int8_blocker(model) -> str | None:
+    """Why ``model`` cannot be quantised to int8, when one of its layers says so (a layer's
+    ``int8_blocker`` text; ``training.histogram.ColourHistogram`` has one), else None.
+    Checked before converting because LiteRT may abort the process, not raise, when it runs
+    such a model."""
+
+    def walk(m):
+        for layer in getattr(m, "layers", []):
+            yield layer
+            yield from walk(layer)
+
+    for layer in walk(model):
+        reason = getattr(layer, "int8_blocker", None)
+        if reason:
+            return f"{layer.name}: {reason}"
+    return None
+
+
 @dataclass
 class Conversion:
     """A converted model and, for int8, which layers stayed float and why."""
@@ -105,6 +127,8 @@ def convert_with_report(
         raise ValueError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     if variant == "int8" and representative is None:
         raise ValueError("int8 conversion needs a representative dataset")
+    if variant == "int8" and (blocker := int8_blocker(model)):
+        raise VariantUnsupported(f"no int8 variant: {blocker}")
     if variant != "int8":
         with contextlib.redirect_stdout(io.StringIO()):  # Keras' export chatter, not results
             return Conversion(bytes(_converter(model, variant, representative).convert()))

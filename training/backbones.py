@@ -10,6 +10,11 @@ iOS app feeds the exported model (the Android app's ``(x - 128) / 128`` is withi
 level of it). Normalisation happens outside the Keras model so that the exported model's
 input is the tensor the apps already build.
 
+``colour_histogram`` is the fallback for when no weights can be had (the offline demo): a
+fixed Keras layer of joint HSV histograms (``training.histogram``) with no weights at all. It
+takes the same normalised 224x224x3 input, so it flows through Embed, Train, Convert and the
+mobile export like a MobileNet; it is far weaker on real photos.
+
 A ``.tflite`` embedder (for example the shared uint8 MobileNet) can stand in for a Keras
 backbone; it is chosen by giving a path instead of a name.
 
@@ -35,11 +40,12 @@ _V1_ALPHAS = (0.25, 0.5, 0.75, 1.0)
 _V1_SIZES = (128, 160, 192, 224)
 _V2_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
 _V2_SIZES = (96, 128, 160, 192, 224)
+HISTOGRAM = "colour_histogram"
 _NAME = re.compile(r"^mobilenet_(?P<v2>v2_)?(?P<alpha>\d+(?:\.\d+)?)_(?P<size>\d+)$")
 
 
 class UnknownArchitecture(TulipError):
-    """An ``--architecture`` name that is not a MobileNet Tulip can build."""
+    """An ``--architecture`` name that is not a backbone Tulip can build."""
 
 
 class WeightsUnavailable(TulipError):
@@ -49,14 +55,14 @@ class WeightsUnavailable(TulipError):
 def valid_architectures() -> list[str]:
     v1 = [f"mobilenet_{a:.2f}_{s}".replace("1.00", "1.0") for a in _V1_ALPHAS for s in _V1_SIZES]
     v2 = [f"mobilenet_v2_{a}_{s}" for a in _V2_ALPHAS for s in _V2_SIZES]
-    return v1 + v2
+    return [*v1, *v2, HISTOGRAM]
 
 
 @dataclass(frozen=True)
 class Architecture:
     name: str
-    family: str  # "mobilenet_v1" or "mobilenet_v2"
-    alpha: float
+    family: str  # "mobilenet_v1", "mobilenet_v2" or "colour_histogram"
+    alpha: float | None  # None for colour_histogram
     size: int
 
     @property
@@ -69,8 +75,15 @@ class Architecture:
         return (self.size, self.size, 3)
 
     @property
-    def weights_filename(self) -> str:
-        """The file name Keras caches the no-top ImageNet weights under."""
+    def needs_weights(self) -> bool:
+        """False for colour_histogram, a fixed computation with nothing to download."""
+        return self.family != HISTOGRAM
+
+    @property
+    def weights_filename(self) -> str | None:
+        """The file name Keras caches the no-top ImageNet weights under (None: no weights)."""
+        if not self.needs_weights:
+            return None
         if self.family == "mobilenet_v1":
             alpha_text = {1.0: "1_0", 0.75: "7_5", 0.5: "5_0", 0.25: "2_5"}[self.alpha]
             return f"mobilenet_{alpha_text}_{self.size}_tf_no_top.h5"
@@ -79,6 +92,8 @@ class Architecture:
 
 def parse_architecture(name: str) -> Architecture:
     """``mobilenet_0.25_224`` -> MobileNet v1, alpha 0.25, 224 px. Raises UnknownArchitecture."""
+    if name.strip() == HISTOGRAM:
+        return Architecture(HISTOGRAM, HISTOGRAM, None, 224)
     m = _NAME.match(name.strip())
     if m:
         alpha, size = float(m["alpha"]), int(m["size"])
@@ -90,7 +105,8 @@ def parse_architecture(name: str) -> Architecture:
         f"unknown architecture {name!r}; valid names are mobilenet_<alpha>_<size> with alpha in "
         f"{', '.join(map(str, _V1_ALPHAS))} and size in {', '.join(map(str, _V1_SIZES))}, or "
         f"mobilenet_v2_<alpha>_<size> with alpha in {', '.join(map(str, _V2_ALPHAS))} and size "
-        f"in {', '.join(map(str, _V2_SIZES))}, e.g. {DEFAULT_ARCHITECTURE}"
+        f"in {', '.join(map(str, _V2_SIZES))}, e.g. {DEFAULT_ARCHITECTURE}; or {HISTOGRAM} "
+        "(no weights needed, much weaker)"
     )
 
 
@@ -118,8 +134,14 @@ def normalize(pixels: np.ndarray) -> np.ndarray:
 
 
 def build_backbone(architecture: str | Architecture, *, weights: str | None = "imagenet"):
-    """The Keras feature extractor: normalised float NHWC in, pooled embedding out."""
+    """The Keras feature extractor: normalised float NHWC in, pooled embedding out.
+
+    ``weights`` does not apply to colour_histogram, which has none."""
     arch = parse_architecture(architecture) if isinstance(architecture, str) else architecture
+    if not arch.needs_weights:
+        from training import histogram
+
+        return histogram.build(size=arch.size)
     import keras
 
     constructor = (
@@ -146,6 +168,13 @@ def build_backbone(architecture: str | Architecture, *, weights: str | None = "i
         ) from e
     model.trainable = False
     return model
+
+
+def custom_objects() -> dict:
+    """The custom layers a saved ``model.keras`` may hold, for ``keras.models.load_model``."""
+    from training import histogram
+
+    return histogram.custom_objects()
 
 
 class Embedder(Protocol):

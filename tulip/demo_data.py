@@ -121,6 +121,8 @@ def weights_available(architecture: str) -> tuple[bool, str]:
     from training.backbones import keras_cache_dir, parse_architecture
 
     arch = parse_architecture(architecture)
+    if arch.weights_filename is None:
+        return True, f"{arch.name} needs no weights"
     cached = keras_cache_dir() / arch.weights_filename
     if cached.exists():
         return True, f"ImageNet weights from Keras' cache ({cached})"

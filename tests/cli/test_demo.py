@@ -76,3 +76,21 @@ def test_demo_offline_falls_back_to_generated_flowers(tmp_path):
     assert result["data"]["kind"] == "generated"
     assert "GENERATED" in stderr
     assert_story(result, tmp_path / "demo")
+
+
+def test_demo_with_neither_photos_nor_weights_uses_the_colour_histogram(tmp_path):
+    """No network, no photos, and an empty Keras cache: generated flowers and the weightless
+    colour_histogram backbone must still tell the whole story."""
+    (tmp_path / "keras").mkdir()
+    env = {
+        "TULIP_OFFLINE": "1",
+        "TULIP_DEMO_DATA": "",
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "KERAS_HOME": str(tmp_path / "keras"),
+    }
+    result, stderr = run_demo(tmp_path, env)
+    assert result["data"]["kind"] == "generated"
+    assert result["architecture"] == "colour_histogram"
+    assert "GENERATED" in stderr and "colour_histogram" in stderr
+    assert_story(result, tmp_path / "demo")
+    assert not list((tmp_path / "keras").rglob("*.h5"))  # nothing was downloaded
