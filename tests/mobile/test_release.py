@@ -317,3 +317,15 @@ def test_the_device_check_runs_on_the_test_split_for_both_platforms(world, store
     changed = [c["path"] for p in doc["platforms"] for c in p["changed"]]
     assert all(c.startswith(f"flower_photos@{world.good}:/") for c in changed)
     json.dumps(doc)
+
+
+def test_lineage_links_the_published_model_back_to_its_data_commit(world, store):
+    from auditor.lineage import build_graph, commit_node, model_node, upstream
+
+    graph = build_graph(store, include_files=False)
+    behind = upstream(graph, model_node("Convert", world.good))
+    assert commit_node("flower_photos", world.good) in behind
+    assert commit_node("Train", world.good) in behind
+    assert commit_node("Audit", world.good) in behind
+    # The orchids commit came later: it is not behind the good model.
+    assert commit_node("flower_photos", world.orchids) not in behind
