@@ -106,7 +106,9 @@ def load(data: Path = DATA) -> tuple[list[str], list[str], list[str], np.ndarray
     return rel, labels, shas, vectors
 
 
-def load_augmented(data: Path = DATA, *, per_class: int = 12) -> tuple[list[str], list[str], np.ndarray]:
+def load_augmented(
+    data: Path = DATA, *, per_class: int = 12
+) -> tuple[list[str], list[str], np.ndarray]:
     """Edited copies of the first per_class photos of each class: (source path, augmentation,
     vectors), len(AUGMENTATIONS) copies per photo. Used to calibrate near-duplicate detection."""
     files, rel, shas = _photos(data)

@@ -20,7 +20,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DATA = Path(os.environ.get("TULIP_SHARED", HERE.parent.parent / "shared")) / "data" / "flower_photos"
+DATA = (
+    Path(os.environ.get("TULIP_SHARED", HERE.parent.parent / "shared")) / "data" / "flower_photos"
+)
 
 
 def spec(name: str, architecture: str) -> dict:
@@ -31,7 +33,9 @@ def spec(name: str, architecture: str) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--architecture", default="mobilenet_1.0_224")
     ap.add_argument("--added", type=int, default=50)
     ap.add_argument("--json", action="store_true")
@@ -71,23 +75,42 @@ def main() -> int:
     e1, e2, t1, t2 = first["Embed"], second["Embed"], first["Train"], second["Train"]
     machine = f"{platform.machine()} {os.cpu_count()} cores"
     rows = [
-        {"name": f"Embed job after adding {args.added} images to {len(images) - len(held)}", "figure": dur(e2),
-         "baseline": dur(e1), "ratio": round(dur(e2) / dur(e1), 3), "unit": "s",
-         "notes": f"{args.architecture}; second run processed {e2.data_processed}, skipped {e2.data_skipped} "
-                  f"(first: processed {e1.data_processed}); ideal ratio {args.added / (len(images) - len(held)):.3f}",
-         "machine": machine},
-        {"name": "Train job, second run (reuses every embedding)", "figure": dur(t2), "baseline": dur(t1),
-         "ratio": round(dur(t2) / dur(t1), 3), "unit": "s",
-         "notes": "Train reads all records; it recomputes no embedding", "machine": machine},
-        {"name": "whole second run (Embed + Train)", "figure": round(second_s, 1), "baseline": round(first_s, 1),
-         "ratio": round(second_s / first_s, 3), "unit": "s", "notes": "wall time, both runs in one process",
-         "machine": machine},
+        {
+            "name": f"Embed job after adding {args.added} images to {len(images) - len(held)}",
+            "figure": dur(e2),
+            "baseline": dur(e1),
+            "ratio": round(dur(e2) / dur(e1), 3),
+            "unit": "s",
+            "notes": f"{args.architecture}; second run processed {e2.data_processed}, skipped {e2.data_skipped} "
+            f"(first: processed {e1.data_processed}); ideal ratio {args.added / (len(images) - len(held)):.3f}",
+            "machine": machine,
+        },
+        {
+            "name": "Train job, second run (reuses every embedding)",
+            "figure": dur(t2),
+            "baseline": dur(t1),
+            "ratio": round(dur(t2) / dur(t1), 3),
+            "unit": "s",
+            "notes": "Train reads all records; it recomputes no embedding",
+            "machine": machine,
+        },
+        {
+            "name": "whole second run (Embed + Train)",
+            "figure": round(second_s, 1),
+            "baseline": round(first_s, 1),
+            "ratio": round(second_s / first_s, 3),
+            "unit": "s",
+            "notes": "wall time, both runs in one process",
+            "machine": machine,
+        },
     ]
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
         for r in rows:
-            print(f"{r['name']}: {r['figure']} {r['unit']} vs {r['baseline']} (ratio {r['ratio']})\n    {r['notes']}")
+            print(
+                f"{r['name']}: {r['figure']} {r['unit']} vs {r['baseline']} (ratio {r['ratio']})\n    {r['notes']}"
+            )
     return 0
 
 

@@ -24,7 +24,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_DATA = Path(os.environ.get("TULIP_SHARED", HERE.parent.parent / "shared")) / "data" / "flower_photos"
+DEFAULT_DATA = (
+    Path(os.environ.get("TULIP_SHARED", HERE.parent.parent / "shared")) / "data" / "flower_photos"
+)
 TULIP = [sys.executable, "-m", "tulip.cli.main"]
 
 
@@ -62,10 +64,15 @@ def bench_put(data: Path, work: Path) -> dict:
         tulip(root, "put", "file", "flower_photos@master:/", "-f", str(data), "-r")
         put_times.append(time.perf_counter() - t)
     put_s, cp_s = statistics.median(put_times), statistics.median(cp_times)
-    return {"name": "put file -r flower_photos", "figure": round(put_s, 3), "baseline": round(cp_s, 3),
-            "ratio": round(put_s / cp_s, 2), "unit": "s",
-            "notes": f"{n} files, {size / 2**20:.1f} MiB; baseline cp -r + sync; median of 3; tulip includes "
-                     "process start, hashing, fsync and the SQLite commit"}
+    return {
+        "name": "put file -r flower_photos",
+        "figure": round(put_s, 3),
+        "baseline": round(cp_s, 3),
+        "ratio": round(put_s / cp_s, 2),
+        "unit": "s",
+        "notes": f"{n} files, {size / 2**20:.1f} MiB; baseline cp -r + sync; median of 3; tulip includes "
+        "process start, hashing, fsync and the SQLite commit",
+    }
 
 
 def bench_incremental(data: Path, work: Path) -> list[dict]:
@@ -79,15 +86,21 @@ def bench_incremental(data: Path, work: Path) -> list[dict]:
     with store.start_commit("flower_photos") as w:
         for p in images:
             w.put_file("/" + p.relative_to(data).as_posix(), p)
-    store.create_pipeline({
-        "pipeline": {"name": "Copy"},
-        "transform": {"cmd": ["bash"], "stdin": ["cp -r /pfs/flower_photos/* /pfs/out/"]},
-        "input": {"pfs": {"repo": "flower_photos", "glob": "/*/*"}},
-    })
+    store.create_pipeline(
+        {
+            "pipeline": {"name": "Copy"},
+            "transform": {"cmd": ["bash"], "stdin": ["cp -r /pfs/flower_photos/* /pfs/out/"]},
+            "input": {"pfs": {"repo": "flower_photos", "glob": "/*/*"}},
+        }
+    )
     t = time.perf_counter()
     [first] = Runner(store).run_until_idle()
     first_s = time.perf_counter() - t
-    extra = next(p for p in sorted(data.rglob("*.jpg")) if p not in images[:600]) if len(list(data.rglob("*.jpg"))) > 600 else images[0]
+    extra = (
+        next(p for p in sorted(data.rglob("*.jpg")) if p not in images[:600])
+        if len(list(data.rglob("*.jpg"))) > 600
+        else images[0]
+    )
     with store.start_commit("flower_photos") as w:
         w.put_file("/daisy/added_" + extra.name, extra)
     t = time.perf_counter()
@@ -95,12 +108,23 @@ def bench_incremental(data: Path, work: Path) -> list[dict]:
     second_s = time.perf_counter() - t
     store.close()
     return [
-        {"name": "job over 600 one-image datums", "figure": round(first_s, 2), "baseline": None, "ratio": None,
-         "unit": "s", "notes": f"processed {first.data_processed}, skipped {first.data_skipped}, "
-                               "one bash process per datum"},
-        {"name": "same job after adding 1 image", "figure": round(second_s, 2), "baseline": round(first_s, 2),
-         "ratio": round(second_s / first_s, 3), "unit": "s",
-         "notes": f"processed {second.data_processed}, skipped {second.data_skipped} (must be 1 and 600)"},
+        {
+            "name": "job over 600 one-image datums",
+            "figure": round(first_s, 2),
+            "baseline": None,
+            "ratio": None,
+            "unit": "s",
+            "notes": f"processed {first.data_processed}, skipped {first.data_skipped}, "
+            "one bash process per datum",
+        },
+        {
+            "name": "same job after adding 1 image",
+            "figure": round(second_s, 2),
+            "baseline": round(first_s, 2),
+            "ratio": round(second_s / first_s, 3),
+            "unit": "s",
+            "notes": f"processed {second.data_processed}, skipped {second.data_skipped} (must be 1 and 600)",
+        },
     ]
 
 
@@ -111,11 +135,13 @@ def _build_history(root: Path, commits: int) -> None:
 
     store = EmbeddedStore(root)
     store.create_repo("data")
-    store.create_pipeline({
-        "pipeline": {"name": "Derived"},
-        "transform": {"cmd": ["bash"], "stdin": ["ls /pfs/data > /pfs/out/listing"]},
-        "input": {"pfs": {"repo": "data", "glob": "/"}},
-    })
+    store.create_pipeline(
+        {
+            "pipeline": {"name": "Derived"},
+            "transform": {"cmd": ["bash"], "stdin": ["ls /pfs/data > /pfs/out/listing"]},
+            "input": {"pfs": {"repo": "data", "glob": "/"}},
+        }
+    )
     for i in range(commits // 2):
         with store.start_commit("data") as w:
             w.put_bytes(f"/f{i % 50}.txt", f"{i}".encode())
@@ -142,14 +168,21 @@ def bench_inspect(work: Path) -> dict:
     c = s.resolve("Derived@master")
     api_ms = timed(lambda: s.provenance(s.inspect_commit("Derived", c.id)), 50) * 1000
     s.close()
-    return {"name": "inspect commit -o json, 1,000-commit store", "figure": round(big_ms, 1),
-            "baseline": round(small_ms, 1), "ratio": round(big_ms / small_ms, 2), "unit": "ms",
-            "notes": f"{n} commits; baseline: same command on a 10-commit store; whole CLI process; "
-                     f"API call alone {api_ms:.2f} ms"}
+    return {
+        "name": "inspect commit -o json, 1,000-commit store",
+        "figure": round(big_ms, 1),
+        "baseline": round(small_ms, 1),
+        "ratio": round(big_ms / small_ms, 2),
+        "unit": "ms",
+        "notes": f"{n} commits; baseline: same command on a 10-commit store; whole CLI process; "
+        f"API call alone {api_ms:.2f} ms",
+    }
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -158,7 +191,11 @@ def main() -> int:
         return 2
     work = Path(tempfile.mkdtemp(prefix="tulip-bench-"))
     try:
-        rows = [bench_put(args.data, work), *bench_incremental(args.data, work), bench_inspect(work)]
+        rows = [
+            bench_put(args.data, work),
+            *bench_incremental(args.data, work),
+            bench_inspect(work),
+        ]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     for r in rows:
@@ -168,7 +205,11 @@ def main() -> int:
         print(json.dumps(rows, indent=2))
     else:
         for r in rows:
-            base = f" vs baseline {r['baseline']} {r['unit']} (ratio {r['ratio']})" if r["baseline"] is not None else ""
+            base = (
+                f" vs baseline {r['baseline']} {r['unit']} (ratio {r['ratio']})"
+                if r["baseline"] is not None
+                else ""
+            )
             print(f"{r['name']}: {r['figure']} {r['unit']}{base}\n    {r['notes']}")
     return 0
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from .errors import CommitNotFound
+from .errors import CommitNotFound, InvalidPath, SourceChanged
 from .info import (
     BranchInfo,
     CommitInfo,
@@ -29,10 +29,65 @@ from .info import (
     PipelineInfo,
     RepoInfo,
 )
-from .refs import Ref, parse_ref
+from .refs import Ref, normalize_path, parse_ref
 
 BACKEND_ENV = "TULIP_BACKEND"
 ROOT_ENV = "TULIP_ROOT"
+
+
+def file_path(path: str) -> str:
+    """The canonical repo path of a file; the repo root is not one."""
+    p = normalize_path(path)
+    if p == "/":
+        raise InvalidPath("a file needs a name; '/' is the repo root")
+    return p
+
+
+def _require_inside(link: Path, root: Path) -> Path:
+    target = link.resolve()
+    if target != root and root not in target.parents:
+        raise InvalidPath(
+            f"{link} is a symbolic link to {target}, outside the tree being put ({root}); "
+            "copy the file in instead"
+        )
+    return target
+
+
+def walk_tree(path: str, source: Path) -> Iterator[tuple[str, Path]]:
+    """(repo path, local file to read) for every file under ``source``, in a stable order.
+
+    Both backends put folders through this, so they refuse the same things before anything is
+    committed: links that leave the tree, sockets and devices, and files that vanish.
+    """
+    source = Path(source)
+    base = normalize_path(path)
+    if not source.is_dir():
+        raise SourceChanged(f"{source} is not a directory (or vanished); nothing was committed")
+    root = source.resolve()
+    for dirpath, dirnames, filenames in os.walk(source, followlinks=False):
+        dirnames.sort()
+        here = Path(dirpath)
+        # Symlinked directories: follow only those that stay inside the source tree.
+        for d in dirnames:
+            if (here / d).is_symlink():
+                _require_inside(here / d, root)
+        for name in sorted(filenames):
+            p = here / name
+            if p.is_symlink():
+                target = _require_inside(p, root)
+                if not target.is_file():
+                    raise InvalidPath(f"{p} is a link to {target}, which is not a regular file")
+                readable = target
+            elif not p.is_file():
+                if not p.exists():
+                    raise SourceChanged(f"{p} vanished during the put; nothing was committed")
+                raise InvalidPath(
+                    f"{p} is not a regular file (a socket or device?); remove it or put files one by one"
+                )
+            else:
+                readable = p
+            rel = p.relative_to(source).as_posix()
+            yield file_path(base.rstrip("/") + "/" + rel), readable
 
 
 class CommitWriter(abc.ABC):

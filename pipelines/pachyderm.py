@@ -56,7 +56,7 @@ from pachyderm_sdk.api import metadata as mdapi
 from pachyderm_sdk.api import pfs, pps
 
 from . import specs as specmod
-from .backend import Backend, CommitWriter
+from .backend import Backend, CommitWriter, file_path, walk_tree
 from .errors import (
     BackendUnavailable,
     BranchNotFound,
@@ -180,23 +180,6 @@ def _check_name(name: str, what: str) -> None:
         )
 
 
-def _file_path(path: str) -> str:
-    p = normalize_path(path)
-    if p == "/":
-        raise InvalidPath("a file needs a name; '/' is the repo root")
-    return p
-
-
-def _require_inside(link: Path, root: Path) -> Path:
-    target = link.resolve()
-    if target != root and root not in target.parents:
-        raise InvalidPath(
-            f"{link} is a symbolic link to {target}, outside the tree being put ({root}); "
-            "copy the file in instead"
-        )
-    return target
-
-
 # -- writing --------------------------------------------------------------------------------
 
 
@@ -215,7 +198,7 @@ class PachydermCommitWriter(CommitWriter):
         return self.commit.id
 
     def put_bytes(self, path: str, data: bytes) -> None:
-        self.ops.append(("put", _file_path(path), bytes(data)))
+        self.ops.append(("put", file_path(path), bytes(data)))
 
     def put_file(self, path: str, source: Path) -> None:
         source = Path(source)
@@ -223,46 +206,20 @@ class PachydermCommitWriter(CommitWriter):
             raise InvalidPath(f"{source} is a symbolic link; put the file it points to instead")
         if not source.is_file():
             raise SourceChanged(f"no local file {source}; nothing was committed")
-        self.ops.append(("put", _file_path(path), source))
+        self.ops.append(("put", file_path(path), source))
 
     def put_tree(self, path: str, source: Path, *, progress=None) -> int:
-        source = Path(source)
-        base = normalize_path(path)
-        if not source.is_dir():
-            raise SourceChanged(f"{source} is not a directory (or vanished); nothing was committed")
-        root = source.resolve()
         count = 0
-        for dirpath, dirnames, filenames in os.walk(source, followlinks=False):
-            dirnames.sort()
-            here = Path(dirpath)
-            for d in dirnames:
-                if (here / d).is_symlink():
-                    _require_inside(here / d, root)
-            for name in sorted(filenames):
-                p = here / name
-                if p.is_symlink():
-                    target = _require_inside(p, root)
-                    if not target.is_file():
-                        raise InvalidPath(f"{p} is a link to {target}, which is not a regular file")
-                    p_read = target
-                elif not p.is_file():
-                    if not p.exists():
-                        raise SourceChanged(f"{p} vanished during the put; nothing was committed")
-                    raise InvalidPath(
-                        f"{p} is not a regular file (a socket or device?); remove it or put files one by one"
-                    )
-                else:
-                    p_read = p
-                rel = p.relative_to(source).as_posix()
-                self.ops.append(("put", _file_path(base.rstrip("/") + "/" + rel), p_read))
-                count += 1
-                if progress is not None:
-                    try:
-                        progress(p_read.stat().st_size)
-                    except FileNotFoundError:
-                        raise SourceChanged(
-                            f"{p} vanished during the put; nothing was committed"
-                        ) from None
+        for repo_path, readable in walk_tree(path, source):
+            self.ops.append(("put", repo_path, readable))
+            count += 1
+            if progress is not None:
+                try:
+                    progress(readable.stat().st_size)
+                except FileNotFoundError:
+                    raise SourceChanged(
+                        f"{readable} vanished during the put; nothing was committed"
+                    ) from None
         return count
 
     def delete(self, path: str) -> None:

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import specs as specmod
-from .backend import Backend, CommitWriter
+from .backend import Backend, CommitWriter, file_path, walk_tree
 from .errors import (
     BranchNotFound,
     CommitConflict,
@@ -100,12 +100,12 @@ class _Writer(CommitWriter):
         return self._id
 
     def put_bytes(self, path: str, data: bytes) -> None:
-        path = _file_path(path)
+        path = file_path(path)
         digest, size = self.store.objects.put_bytes(data)
         self.ops.append(("put", path, digest, size))
 
     def put_file(self, path: str, source: Path) -> None:
-        path = _file_path(path)
+        path = file_path(path)
         source = Path(source)
         if source.is_symlink():
             raise InvalidPath(f"{source} is a symbolic link; put the file it points to instead")
@@ -113,65 +113,22 @@ class _Writer(CommitWriter):
         self.ops.append(("put", path, digest, size))
 
     def put_tree(self, path: str, source: Path, *, progress=None) -> int:
-        source = Path(source)
-        base = normalize_path(path)
-        root = source.resolve()
         count = 0
-        if not source.is_dir():
-            raise SourceChanged(f"{source} is not a directory (or vanished); nothing was committed")
-        for dirpath, dirnames, filenames in os.walk(source, followlinks=False):
-            dirnames.sort()
-            here = Path(dirpath)
-            # Symlinked directories: follow only those that stay inside the source tree.
-            for d in list(dirnames):
-                p = here / d
-                if p.is_symlink():
-                    _require_inside(p, root)
-            for name in sorted(filenames):
-                p = here / name
-                if p.is_symlink():
-                    target = _require_inside(p, root)
-                    if not target.is_file():
-                        raise InvalidPath(f"{p} is a link to {target}, which is not a regular file")
-                elif not p.is_file():
-                    if not p.exists():
-                        raise SourceChanged(f"{p} vanished during the put; nothing was committed")
-                    raise InvalidPath(
-                        f"{p} is not a regular file (a socket or device?); remove it or put files one by one"
-                    )
-                rel = p.relative_to(source).as_posix()
-                repo_path = _file_path(base.rstrip("/") + "/" + rel)
-                try:
-                    digest, size = self.store.objects.put_file(p.resolve() if p.is_symlink() else p)
-                except FileNotFoundError:
-                    raise SourceChanged(
-                        f"{p} vanished during the put; nothing was committed"
-                    ) from None
-                self.ops.append(("put", repo_path, digest, size))
-                count += 1
-                if progress is not None:
-                    progress(size)
+        for repo_path, readable in walk_tree(path, source):
+            try:
+                digest, size = self.store.objects.put_file(readable)
+            except FileNotFoundError:
+                raise SourceChanged(
+                    f"{readable} vanished during the put; nothing was committed"
+                ) from None
+            self.ops.append(("put", repo_path, digest, size))
+            count += 1
+            if progress is not None:
+                progress(size)
         return count
 
     def delete(self, path: str) -> None:
         self.ops.append(("delete", normalize_path(path)))
-
-
-def _file_path(path: str) -> str:
-    p = normalize_path(path)
-    if p == "/":
-        raise InvalidPath("a file needs a name; '/' is the repo root")
-    return p
-
-
-def _require_inside(link: Path, root: Path) -> Path:
-    target = link.resolve()
-    if target != root and root not in target.parents:
-        raise InvalidPath(
-            f"{link} is a symbolic link to {target}, outside the tree being put ({root}); "
-            "copy the file in instead"
-        )
-    return target
 
 
 class EmbeddedStore(Backend):

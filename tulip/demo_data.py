@@ -24,7 +24,9 @@ from pathlib import Path
 
 DATA_ENV = "TULIP_DEMO_DATA"
 OFFLINE_ENV = "TULIP_OFFLINE"
-ARCHIVE_URL = "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz"
+ARCHIVE_URL = (
+    "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz"
+)
 # From tensorflow/datasets url_checksums/tf_flowers.txt
 ARCHIVE_SIZE = 228_813_984
 ARCHIVE_SHA256 = "4c54ace7911aaffe13a365c34f650e71dd5bf1be0a58b464e5a7183e3e595d9c"
@@ -53,15 +55,22 @@ def offline() -> bool:
     return os.environ.get(OFFLINE_ENV, "") not in ("", "0")
 
 
-def find_flowers(given: Path | None, *, say: Say, download: bool = True,
-                 progress: Callable[[int, int], None] | None = None) -> DataSource | None:
+def find_flowers(
+    given: Path | None,
+    *,
+    say: Say,
+    download: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> DataSource | None:
     """The first flower_photos folder found, or None when there is none to be had."""
     if given is not None:
         if not looks_like_flowers(given):
             from pipelines.errors import TulipError
 
-            raise TulipError(f"--data {given} is not a flower_photos folder: it needs class folders "
-                             f"{', '.join(CLASSES)} with images in them")
+            raise TulipError(
+                f"--data {given} is not a flower_photos folder: it needs class folders "
+                f"{', '.join(CLASSES)} with images in them"
+            )
         return DataSource(given, "given", f"flower photos from {given}")
     env = os.environ.get(DATA_ENV)
     if env:
@@ -74,8 +83,11 @@ def find_flowers(given: Path | None, *, say: Say, download: bool = True,
     if not download or offline():
         return None
     try:
-        return DataSource(_download(cached, say=say, progress=progress), "download",
-                          f"flower photos downloaded from {ARCHIVE_URL}")
+        return DataSource(
+            _download(cached, say=say, progress=progress),
+            "download",
+            f"flower photos downloaded from {ARCHIVE_URL}",
+        )
     except (urllib.error.URLError, OSError, TimeoutError, ValueError) as e:
         say(f"could not download the flower photos ({e})")
         return None
@@ -96,8 +108,10 @@ def _download(target: Path, *, say: Say, progress) -> Path:
                 if progress:
                     progress(done, ARCHIVE_SIZE)
         if done != ARCHIVE_SIZE or h.hexdigest() != ARCHIVE_SHA256:
-            raise ValueError(f"the archive does not match its checksum (got {done} bytes, "
-                             f"sha256 {h.hexdigest()[:16]}...); not using it")
+            raise ValueError(
+                f"the archive does not match its checksum (got {done} bytes, "
+                f"sha256 {h.hexdigest()[:16]}...); not using it"
+            )
         with tarfile.open(archive) as tar:
             tar.extractall(tmp, filter="data")
         extracted = Path(tmp) / "flower_photos"
@@ -107,13 +121,23 @@ def _download(target: Path, *, say: Say, progress) -> Path:
     return target
 
 
-def generate_flowers(target: Path, *, per_class: int, seed: int, say: Say,
-                     progress: Callable[[int, int], None] | None = None) -> DataSource:
+def generate_flowers(
+    target: Path,
+    *,
+    per_class: int,
+    seed: int,
+    say: Say,
+    progress: Callable[[int, int], None] | None = None,
+) -> DataSource:
     from tulip.synth import generate
 
     generate(target, classes=CLASSES, per_class=per_class, seed=seed, progress=progress)
-    return DataSource(target, "generated", f"{per_class} generated flowers per class in {target} "
-                                           "(procedurally drawn; the orchids will be drawn by the tulip generator)")
+    return DataSource(
+        target,
+        "generated",
+        f"{per_class} generated flowers per class in {target} "
+        "(procedurally drawn; the orchids will be drawn by the tulip generator)",
+    )
 
 
 def weights_available(architecture: str) -> tuple[bool, str]:
@@ -133,5 +157,8 @@ def weights_available(architecture: str) -> tuple[bool, str]:
     try:
         urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=10).close()
     except (urllib.error.URLError, OSError, TimeoutError) as e:
-        return False, f"no ImageNet weights in Keras' cache ({cached}) and no way to download them ({e})"
+        return (
+            False,
+            f"no ImageNet weights in Keras' cache ({cached}) and no way to download them ({e})",
+        )
     return True, "ImageNet weights: Keras will download them on first use"

@@ -20,8 +20,22 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 def run_demo(tmp_path: Path, env: dict, *args: str) -> tuple[dict, str]:
     proc = subprocess.run(
-        [sys.executable, "-m", "tulip.cli.main", "demo", "--workdir", str(tmp_path / "demo"), "-o", "json", *args],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=1100, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "tulip.cli.main",
+            "demo",
+            "--workdir",
+            str(tmp_path / "demo"),
+            "-o",
+            "json",
+            *args,
+        ],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=1100,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, f"demo exited {proc.returncode}\nstderr:\n{proc.stderr[-4000:]}"
     return json.loads(proc.stdout), proc.stderr
@@ -40,7 +54,10 @@ def assert_story(result: dict, workdir: Path) -> None:
     assert r2["gate"].startswith("blocked") and "gate blocked" in r2["gate"]
     assert r2["exported"] is None and result["apps_kept_round1_model"] is True
     # Only the new folder is Embedded again: incremental work.
-    assert r2["embed_skipped"] > 0 and r2["embed_processed"] < r2["embed_skipped"] + r2["embed_processed"]
+    assert (
+        r2["embed_skipped"] > 0
+        and r2["embed_processed"] < r2["embed_skipped"] + r2["embed_processed"]
+    )
     # The alert came through, signed.
     assert result["alert"]["signature_valid"] is True
     event = result["alert"]["event"]
@@ -49,7 +66,9 @@ def assert_story(result: dict, workdir: Path) -> None:
     # Blame names the commit that added /orchids, and its files.
     blamed = result["blame"]["commits"]
     orchid_commit = next(c for c in blamed if any(f.startswith("/orchids/") for f in c["files"]))
-    assert orchid_commit["id"] == r2["data_commit"] and orchid_commit["description"] == "add orchids"
+    assert (
+        orchid_commit["id"] == r2["data_commit"] and orchid_commit["description"] == "add orchids"
+    )
     # The fix: the gate opens and the new model, traced by identify, came from the fixed data.
     assert fix["verdict"] in ("pass", "warn") and fix["gate"] == "open" and fix["exported"]
     assert not [f for f in fix["findings"] if f["severity"] == "fail"]
@@ -59,7 +78,9 @@ def assert_story(result: dict, workdir: Path) -> None:
     assets = workdir / "android" / "tflite" / "app" / "src" / "main" / "assets"
     labels = (assets / "labels.txt").read_text().split()
     assert labels == ["daisy", "dandelion", "roses", "sunflowers", "tulips"]
-    assert (workdir / "ios" / "tflite" / "data" / "graph.lite").read_bytes() == (assets / "graph.lite").read_bytes()
+    assert (workdir / "ios" / "tflite" / "data" / "graph.lite").read_bytes() == (
+        assets / "graph.lite"
+    ).read_bytes()
 
 
 def test_demo_on_the_shared_flower_photos(tmp_path, flowers):

@@ -164,7 +164,9 @@ def _print_findings(doc: dict) -> None:
     out.table(["SEVERITY", "CHECK", "CLASSES", "FILES", "MESSAGE", "INTRODUCED BY"], rows)
 
 
-def _write_report(doc: dict, path: Path, backend, folder: Path | None, reference: str | None) -> None:
+def _write_report(
+    doc: dict, path: Path, backend, folder: Path | None, reference: str | None
+) -> None:
     from reports.standalone import images_from_backend, images_from_dirs, write_report
 
     if folder is not None:

@@ -121,6 +121,19 @@ def list_branch(s: Settings, repo: str, output: str) -> None:
 # -- commits --------------------------------------------------------------------------------
 
 
+COMMIT_COLUMNS = [
+    "REPO",
+    "BRANCH",
+    "COMMIT",
+    "ORIGIN",
+    "PARENT",
+    "STARTED",
+    "DURATION",
+    "SIZE",
+    "DESCRIPTION",
+]
+
+
 def _commit_row(c) -> tuple:
     return (
         c.repo,
@@ -147,17 +160,7 @@ def list_commit(s: Settings, ref: str, number: int | None, output: str) -> None:
     if output == "json":
         return out.emit_json([c.as_dict() for c in commits])
     out.table(
-        [
-            "REPO",
-            "BRANCH",
-            "COMMIT",
-            "ORIGIN",
-            "PARENT",
-            "STARTED",
-            "DURATION",
-            "SIZE",
-            "DESCRIPTION",
-        ],
+        COMMIT_COLUMNS,
         [_commit_row(c) for c in commits],
     )
 
@@ -226,17 +229,7 @@ def wait_commit(s: Settings, ref: str, timeout: float | None, output: str) -> No
     if output == "json":
         return out.emit_json([x.as_dict() for x in commits])
     out.table(
-        [
-            "REPO",
-            "BRANCH",
-            "COMMIT",
-            "ORIGIN",
-            "PARENT",
-            "STARTED",
-            "DURATION",
-            "SIZE",
-            "DESCRIPTION",
-        ],
+        COMMIT_COLUMNS,
         [_commit_row(x) for x in commits],
     )
 

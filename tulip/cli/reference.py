@@ -48,14 +48,25 @@ def render() -> str:
     from tulip.cli.main import cli
 
     lines = [START, ""]
-    lines.append("Every command also takes `--root DIR`, `--backend embedded|pachyderm`, `-q/--quiet`, "
-                 "`-v/--verbose` and `-h/--help`.")
+    lines.append(
+        "Every command also takes `--root DIR`, `--backend embedded|pachyderm`, `-q/--quiet`, "
+        "`-v/--verbose` and `-h/--help`."
+    )
     lines.append("")
     for path, cmd in _leaves(cli, ["tulip"]):
-        args = " ".join(p.human_readable_name.upper() if p.required else f"[{p.human_readable_name.upper()}]"
-                        for p in cmd.params if isinstance(p, click.Argument))
-        lines.append(f"**`{' '.join(path)}{(' ' + args) if args else ''}`**: {cmd.get_short_help_str(200)}")
-        opts = [p for p in cmd.params if isinstance(p, click.Option) and p.name not in GLOBAL and not p.hidden]
+        args = " ".join(
+            p.human_readable_name.upper() if p.required else f"[{p.human_readable_name.upper()}]"
+            for p in cmd.params
+            if isinstance(p, click.Argument)
+        )
+        lines.append(
+            f"**`{' '.join(path)}{(' ' + args) if args else ''}`**: {cmd.get_short_help_str(200)}"
+        )
+        opts = [
+            p
+            for p in cmd.params
+            if isinstance(p, click.Option) and p.name not in GLOBAL and not p.hidden
+        ]
         for p in opts:
             lines.append(f"- {_option(p)}")
         lines.append("")
