@@ -146,7 +146,7 @@ def run_audit(
     for the document. known_labels: labels with a precedent (e.g. the previous audit's
     ``summary.classes``) when the previous embeddings are not at hand: new_label then reports
     the others."""
-    policy = policy or Policy()
+    policy = (policy or Policy()).for_architecture(data.architecture)
     args = (data, reference, previous, splits, policy, data_ref, reference_ref, previous_ref)
     threads = int(policy.audit["threads"])
     if threads <= 0:

@@ -24,7 +24,8 @@ Default severities: a whole-class problem fails (``class_overlap``, ``lookalike_
 review-worthy findings warn (``label_issue``, ``new_label``, ``unreadable_file``,
 ``class_imbalance``, ``drift``, ``split_leakage``, single ``cross_class_duplicate`` pictures);
 copies within a class are ``info``. The thresholds are the calibrated ones each check module
-documents.
+documents; ``near_threshold`` follows the embeddings' backbone
+(:data:`auditor.neighbours.NEAR_DUPLICATE_BY_ARCHITECTURE`) unless the policy file sets it.
 """
 
 from __future__ import annotations
@@ -33,11 +34,13 @@ import copy
 import json
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pipelines.errors import TulipError
+
+from .neighbours import NEAR_DUPLICATE, near_duplicate_threshold
 
 SEVERITY_VALUES = ("info", "warn", "fail")
 
@@ -51,15 +54,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "threads": 1,
     },
     "unreadable_file": {"enabled": True, "severity": "warn"},
-    "duplicate": {"enabled": True, "severity": "info", "near_threshold": 0.80},
+    "duplicate": {"enabled": True, "severity": "info", "near_threshold": NEAR_DUPLICATE},
     "cross_class_duplicate": {
         "enabled": True,
         "severity": "warn",
         "class_severity": "fail",
         "fail_fraction": 0.5,
-        "near_threshold": 0.80,
+        "near_threshold": NEAR_DUPLICATE,
     },
-    "split_leakage": {"enabled": True, "severity": "warn", "near_threshold": 0.80},
+    "split_leakage": {"enabled": True, "severity": "warn", "near_threshold": NEAR_DUPLICATE},
     "class_overlap": {
         "enabled": True,
         "severity": "fail",
@@ -136,6 +139,8 @@ class Policy:
         default_factory=lambda: copy.deepcopy(DEFAULTS)
     )
     source: str | None = None
+    #: (check, key) pairs a policy file set, which calibrated per-backbone defaults never replace
+    overridden: frozenset[tuple[str, str]] = frozenset()
 
     @classmethod
     def from_mapping(cls, overrides: Mapping[str, Any], *, source: str | None = None) -> Policy:
@@ -162,7 +167,20 @@ class Policy:
                 settings[section][key] = _check_value(
                     section, key, value, DEFAULTS[section][key], source
                 )
-        return cls(settings=settings, source=source)
+        overridden = frozenset(
+            (section, key) for section, values in overrides.items() for key in values
+        )
+        return cls(settings=settings, source=source, overridden=overridden)
+
+    def for_architecture(self, architecture: str | None) -> Policy:
+        """This policy with the near-copy thresholds calibrated for the embeddings' backbone,
+        except where the policy file chose its own."""
+        near = near_duplicate_threshold(architecture)
+        settings = copy.deepcopy({k: dict(v) for k, v in self.settings.items()})
+        for check, values in settings.items():
+            if "near_threshold" in values and (check, "near_threshold") not in self.overridden:
+                values["near_threshold"] = near
+        return replace(self, settings=settings)
 
     def enabled(self, check: str) -> bool:
         return bool(self.settings[check].get("enabled", True))

@@ -106,3 +106,62 @@ def test_severities_from_the_policy_decide_the_verdict():
     assert run_audit(d, data_ref=ref, policy=relaxed).verdict == "warn"
     quiet = Policy.from_mapping({"class_overlap": {"severity": "info"}})
     assert run_audit(d, data_ref=ref, policy=quiet).verdict == "pass"
+
+
+def _with_near_copy_across_classes(similarity: float, architecture: str):
+    """Synthetic data plus one tulips picture whose centred cosine to a daisy is ``similarity``."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from auditor.neighbours import unit_rows
+
+    d = make([("daisy", 0, 30), ("tulips", 1, 30)])
+    source = d.paths.index("/daisy/0_0.jpg")
+    other = d.vectors[d.paths.index("/tulips/1_0.jpg")]
+
+    def build(a: float):
+        copy = a * d.vectors[source] + (1 - a) * other
+        x = np.vstack([d.vectors, copy[None, :]]).astype(np.float32)
+        u = unit_rows(x)
+        return x, float(u[source] @ u[-1])
+
+    lo, hi = 0.0, 1.0
+    for _ in range(60):  # the mix whose centred cosine is the asked similarity
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if build(mid)[1] < similarity else (lo, mid)
+    x, got = build(lo)
+    assert abs(got - similarity) < 1e-3
+    return replace(
+        d,
+        paths=[*d.paths, "/tulips/zz_copy.jpg"],
+        labels=[*d.labels, "tulips"],
+        sha256=[*d.sha256, "f" * 64],
+        vectors=x,
+        architecture=architecture,
+    )
+
+
+def _cross_class_copies(result) -> list[tuple[str, ...]]:
+    return [tuple(f.files) for f in result.findings if f.check == "cross_class_duplicate"]
+
+
+def test_near_copy_threshold_follows_the_backbone_unless_the_policy_sets_it():
+    # 0.85 is a copy in mobilenet_1.0_224's space (threshold 0.80) but not in
+    # mobilenet_0.25_224's, where distinct photos reach 0.88 (threshold 0.89)
+    ref = {"repo": "flowers", "branch": "master", "commit": "c1"}
+    pair = ("/daisy/0_0.jpg", "/tulips/zz_copy.jpg")
+    big = run_audit(_with_near_copy_across_classes(0.85, "mobilenet_1.0_224"), data_ref=ref)
+    assert pair in _cross_class_copies(big)
+    assert big.document["policy"]["cross_class_duplicate"]["near_threshold"] == 0.80
+
+    small = _with_near_copy_across_classes(0.85, "mobilenet_0.25_224")
+    result = run_audit(small, data_ref=ref)
+    assert _cross_class_copies(result) == []
+    assert result.document["policy"]["split_leakage"]["near_threshold"] == 0.89
+
+    chosen = Policy.from_mapping({"cross_class_duplicate": {"near_threshold": 0.8}})
+    assert pair in _cross_class_copies(run_audit(small, data_ref=ref, policy=chosen))
+
+    closer = _with_near_copy_across_classes(0.93, "mobilenet_0.25_224")
+    assert pair in _cross_class_copies(run_audit(closer, data_ref=ref))
