@@ -40,7 +40,7 @@ from typing import Any
 
 from pipelines.errors import TulipError
 
-from .neighbours import NEAR_DUPLICATE, near_duplicate_threshold
+from .neighbours import NEAR_DUPLICATE, NEAR_DUPLICATE_BY_ARCHITECTURE, near_duplicate_threshold
 
 SEVERITY_VALUES = ("info", "warn", "fail")
 
@@ -227,9 +227,15 @@ def default_policy_toml() -> str:
             return json.dumps(v)
         return repr(v)
 
+    # near_threshold is left commented out: setting it would pin every backbone to one value
+    by_backbone = ", ".join(f"{a} {t}" for a, t in NEAR_DUPLICATE_BY_ARCHITECTURE.items())
     lines = []
     for section, values in DEFAULTS.items():
         lines.append(f"[{section}]")
-        lines += [f"{k} = {fmt(v)}" for k, v in values.items()]
+        for k, v in values.items():
+            if k == "near_threshold":
+                lines.append(f"# {k} = {fmt(v)}  # unset: calibrated per backbone ({by_backbone})")
+            else:
+                lines.append(f"{k} = {fmt(v)}")
         lines.append("")
     return "\n".join(lines)

@@ -165,3 +165,11 @@ def test_near_copy_threshold_follows_the_backbone_unless_the_policy_sets_it():
 
     closer = _with_near_copy_across_classes(0.93, "mobilenet_0.25_224")
     assert pair in _cross_class_copies(run_audit(closer, data_ref=ref))
+
+
+def test_a_policy_copied_from_the_printed_defaults_keeps_the_calibrated_near_threshold(tmp_path):
+    p = tmp_path / "p.toml"
+    p.write_text(default_policy_toml())
+    tuned = load_policy(p).for_architecture("mobilenet_0.25_224")
+    assert tuned.settings["duplicate"]["near_threshold"] == 0.89
+    assert tuned.settings["split_leakage"]["near_threshold"] == 0.89
