@@ -16,7 +16,6 @@ import numpy as np
 
 DATA = Path("/work/shared/data/flower_photos")
 OUT = Path(__file__).resolve().parent / "out"
-CACHE = OUT / "embeddings_mobilenet_1.0_224.npz"
 
 
 AUGMENTATIONS = ("jpeg_q40", "half_size", "crop_90", "brighter_20", "mirror")
@@ -55,11 +54,11 @@ def _decode(path: Path, augmentation: str | None = None) -> np.ndarray:
         return (np.asarray(im, dtype=np.float32) - 127.5) / 127.5
 
 
-def _embed(items: list[tuple[Path, str | None]]) -> np.ndarray:
+def _embed(items: list[tuple[Path, str | None]], alpha: float = 1.0) -> np.ndarray:
     import keras
 
     model = keras.applications.MobileNet(
-        alpha=1.0, include_top=False, pooling="avg", weights="imagenet", input_shape=(224, 224, 3)
+        alpha=alpha, include_top=False, pooling="avg", weights="imagenet", input_shape=(224, 224, 3)
     )
     out = []
     for i in range(0, len(items), 32):
@@ -68,7 +67,9 @@ def _embed(items: list[tuple[Path, str | None]]) -> np.ndarray:
     return np.concatenate(out)
 
 
-def _cached(keys: list[tuple[str, str]], items: list[tuple[Path, str | None]], cache: Path):
+def _cached(
+    keys: list[tuple[str, str]], items: list[tuple[Path, str | None]], cache: Path, alpha: float
+):
     """Vectors for keys (path, sha256[+augmentation]), embedding only the ones not cached."""
     cached: dict[tuple[str, str], np.ndarray] = {}
     if cache.exists():
@@ -77,7 +78,7 @@ def _cached(keys: list[tuple[str, str]], items: list[tuple[Path, str | None]], c
             cached[(str(p), str(s))] = v
     missing = [i for i, key in enumerate(keys) if key not in cached]
     if missing:
-        vecs = _embed([items[i] for i in missing])
+        vecs = _embed([items[i] for i in missing], alpha)
         for i, v in zip(missing, vecs, strict=True):
             cached[keys[i]] = v
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -98,16 +99,28 @@ def _photos(data: Path) -> tuple[list[Path], list[str], list[str]]:
     return files, rel, shas
 
 
-def load(data: Path = DATA) -> tuple[list[str], list[str], list[str], np.ndarray]:
-    """(paths like '/daisy/x.jpg', labels, sha256, vectors (n, 1024)) for every photo in data."""
+def _cache(kind: str, alpha: float) -> Path:
+    return OUT / f"{kind}_mobilenet_{alpha}_224.npz"
+
+
+def load(
+    data: Path = DATA, *, alpha: float = 1.0
+) -> tuple[list[str], list[str], list[str], np.ndarray]:
+    """(paths like '/daisy/x.jpg', labels, sha256, vectors) for every photo in data, embedded
+    by MobileNet v1 at width alpha (1024-d at 1.0)."""
     files, rel, shas = _photos(data)
-    vectors = _cached(list(zip(rel, shas, strict=True)), [(f, None) for f in files], CACHE)
+    vectors = _cached(
+        list(zip(rel, shas, strict=True)),
+        [(f, None) for f in files],
+        _cache("embeddings", alpha),
+        alpha,
+    )
     labels = [p.strip("/").split("/")[0] for p in rel]
     return rel, labels, shas, vectors
 
 
 def load_augmented(
-    data: Path = DATA, *, per_class: int = 12
+    data: Path = DATA, *, per_class: int = 12, alpha: float = 1.0
 ) -> tuple[list[str], list[str], np.ndarray]:
     """Edited copies of the first per_class photos of each class: (source path, augmentation,
     vectors), len(AUGMENTATIONS) copies per photo. Used to calibrate near-duplicate detection."""
@@ -122,7 +135,7 @@ def load_augmented(
             items.append((files[i], a))
             sources.append(rel[i])
             augs.append(a)
-    return sources, augs, _cached(keys, items, OUT / "augmented_mobilenet_1.0_224.npz")
+    return sources, augs, _cached(keys, items, _cache("augmented", alpha), alpha)
 
 
 if __name__ == "__main__":
