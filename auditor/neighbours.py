@@ -27,6 +27,8 @@ NEAR_DUPLICATE_BY_ARCHITECTURE = {"mobilenet_0.25_224": 0.89}
 def near_duplicate_threshold(architecture: str | None) -> float:
     """The calibrated centred-cosine threshold for near copies in this backbone's space."""
     return NEAR_DUPLICATE_BY_ARCHITECTURE.get(architecture or "", NEAR_DUPLICATE)
+
+
 _CHUNK = 2048
 
 
