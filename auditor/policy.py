@@ -176,7 +176,7 @@ class Policy:
         """This policy with the near-copy thresholds calibrated for the embeddings' backbone,
         except where the policy file chose its own."""
         near = near_duplicate_threshold(architecture)
-        settings = copy.deepcopy({k: dict(v) for k, v in self.settings.items()})
+        settings = {check: dict(values) for check, values in self.settings.items()}
         for check, values in settings.items():
             if "near_threshold" in values and (check, "near_threshold") not in self.overridden:
                 values["near_threshold"] = near

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import shlex
 import shutil
 import threading
 import time
@@ -161,29 +160,12 @@ def _images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-#: Audit settings for the colour-histogram fallback. Near copies are found by the cosine of
-#: embeddings, calibrated on MobileNet at 0.80; colour histograms of two different generated
-#: pictures of one class reach 0.88-0.90 (bench/colour_histogram.py), which the default calls
-#: copies (12 false findings and split_leakage warnings on 600 distinct pictures). Re-saved,
-#: resized, cropped and mirrored copies score 0.94-1.0 (medians), so 0.92 still finds them;
-#: brightened copies (0.85) it misses. Exact copies are found by content hash either way.
-FALLBACK_POLICY = {
-    check: {"near_threshold": 0.92}
-    for check in ("duplicate", "cross_class_duplicate", "split_leakage")
-}
-
-
-def _spec(name: str, architecture: str, *, policy: Path | None = None) -> dict:
+def _spec(name: str, architecture: str) -> dict:
     spec = json.loads(resources.files("pipelines").joinpath(f"{name}.json").read_text())
     transform = spec.get("transform", {})
     env = transform.get("env")
     if env is not None and "ARCHITECTURE" in env:
         env["ARCHITECTURE"] = architecture
-    if policy is not None:
-        transform["stdin"] = [
-            f"{line} --policy {shlex.quote(str(policy))}" if "-m auditor.stage" in line else line
-            for line in transform.get("stdin", [])
-        ]
     return spec
 
 
@@ -375,18 +357,6 @@ class Demo:
         self.say(f"Backbone: {arch} ({note})")
         return source, arch, note
 
-    def _audit_policy(self, arch: str) -> Path | None:
-        """The policy file the Audit pipeline gets with the fallback featuriser, else None."""
-        if arch != FALLBACK_ARCHITECTURE:
-            return None
-        path = self.workdir / "audit-policy.json"
-        path.write_text(json.dumps(FALLBACK_POLICY, indent=1) + "\n")
-        self.say(
-            f" - Audit policy {path.name}: near copies at cosine >= 0.92, not 0.80, since colour "
-            "histograms of different pictures come closer than MobileNet embeddings do"
-        )
-        return path
-
     def _split(self, source: DataSource) -> tuple[dict[str, list[Path]], dict[str, list[Path]]]:
         """Per class: (the images for flower_photos, the reference gallery); disjoint."""
         data, reference = {}, {}
@@ -430,9 +400,8 @@ class Demo:
             f" - flower_photos@{round1}: {sum(len(data[c]) for c in four)} images of {', '.join(four)}"
         )
         set_ids = []
-        policy = self._audit_policy(arch)
         for name in PIPELINES:
-            info = b.create_pipeline(_spec(name, arch, policy=policy if name == "audit" else None))
+            info = b.create_pipeline(_spec(name, arch))
             set_ids.append(info.spec_commit)
         self.say(
             f" - pipelines {', '.join(p.capitalize() for p in PIPELINES)} created; waiting for them"

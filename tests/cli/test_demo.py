@@ -114,4 +114,8 @@ def test_demo_with_neither_photos_nor_weights_uses_the_colour_histogram(tmp_path
     assert result["architecture"] == "colour_histogram"
     assert "GENERATED" in stderr and "colour_histogram" in stderr
     assert_story(result, tmp_path / "demo")
+    # Every generated picture is distinct: the featuriser's calibrated near-copy threshold
+    # (auditor.neighbours) must reach the Audit pipeline, or 0.80 calls some of them copies.
+    copies = ("duplicate", "cross_class_duplicate", "split_leakage")
+    assert not [f for r in result["rounds"] for f in r["findings"] if f["check"] in copies]
     assert not list((tmp_path / "keras").rglob("*.h5"))  # nothing was downloaded
