@@ -92,6 +92,7 @@ from .info import (
     PipelineInfo,
     RepoInfo,
 )
+from .layout import SPEC_FILE, SPEC_SUFFIX
 from .refs import COMMIT_ID, NAME_CHARS, normalize_path
 
 log = logging.getLogger(__name__)
@@ -99,8 +100,6 @@ log = logging.getLogger(__name__)
 PACHD_ADDRESS_ENV = "PACHD_ADDRESS"
 CONNECT_TIMEOUT = 4.0  # seconds to reach pachd before giving up
 PROJECT = "default"
-SPEC_SUFFIX = ".spec"
-SPEC_FILE = "/spec.json"
 CHUNK = 4 * 1024 * 1024  # bytes per ModifyFile message (pachd's limit is 20 MiB)
 
 _JOB_STATES = {

@@ -41,7 +41,8 @@ from .info import (
     CommitRef,
     JobInfo,
 )
-from .store import SPEC_FILE, SPEC_SUFFIX, EmbeddedStore
+from .layout import SPEC_FILE, SPEC_SUFFIX
+from .store import EmbeddedStore
 from .worker import DATUM_MANIFEST_ENV, DONE_MARKER, FAILED_MARKER, PFS_ROOT_ENV, STORE_ROOT_ENV
 
 log = logging.getLogger("tulip.runner")

@@ -62,13 +62,12 @@ from .info import (
     PipelineInfo,
     RepoInfo,
 )
+from .layout import SPEC_FILE, SPEC_SUFFIX
 from .objects import ObjectStore
 from .refs import NAME_CHARS, normalize_path
 from .schema_sql import MIGRATIONS
 
 DB_NAME = "tulip.db"
-SPEC_SUFFIX = ".spec"
-SPEC_FILE = "/spec.json"
 NO_AUTORUN_ENV = "TULIP_NO_AUTORUN"
 
 
