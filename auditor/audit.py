@@ -31,9 +31,16 @@ from auditor.checks.lookalike_class import gallery_match, lookalike_class
 from auditor.checks.new_label import new_label
 from auditor.checks.split_leakage import split_leakage
 from auditor.checks.unreadable_file import unreadable_file
-from auditor.features import auto_dims, fit_projection
+from auditor.features import auto_dims, fit_projection, stacked_sample
 from auditor.findings import SCORES, Finding, audit_document, with_introduced_by
-from auditor.neighbours import duplicate_groups, nearest, similar_pairs
+from auditor.neighbours import (
+    GRAPH_K,
+    column_mean,
+    duplicate_groups,
+    nearest,
+    neighbour_graph,
+    similar_pairs,
+)
 from auditor.policy import Policy
 from pipelines.records import EmbeddingSet
 
@@ -208,19 +215,38 @@ def _run_audit(
         labels=[r.label for r in data.unreadable],
     )
 
-    # shared work: copies, neighbours and the whitened space
-    center = x.mean(axis=0) if n else None
+    # shared work: copies, neighbours and the whitened space. One neighbour graph answers
+    # every neighbour question: near copies (and so cross-class copies and leakage) and the
+    # label vote. Below the exact/HNSW crossover the pairs are the exact all-pairs scan.
+    center = column_mean(x) if n else None
     thresholds = [
         policy.settings[c]["near_threshold"]
         for c in ("duplicate", "cross_class_duplicate", "split_leakage")
         if policy.enabled(c)
     ]
     near = min([*thresholds, policy.settings["duplicate"]["near_threshold"]])
-    pairs = (
-        clock.run("neighbours", lambda: similar_pairs(x, threshold=near, center=center))
-        if n
-        else np.zeros((0, 3))
-    )
+    graph = None
+    pairs = np.zeros((0, 3))
+    if n:
+        graph = clock.run(
+            "neighbours",
+            lambda: neighbour_graph(
+                x,
+                max(GRAPH_K, int(policy.settings["label_issue"]["k"]) + 8),
+                center=center,
+                method=str(policy.audit["neighbours"]),
+                exact_below=int(policy.audit["exact_below"]),
+                threads=int(policy.audit["ann_threads"]),
+            ),
+        )
+        pairs = clock.run(
+            "neighbours",
+            lambda: (
+                similar_pairs(x, threshold=near, center=center)
+                if graph.method == "exact"
+                else graph.pairs(near)
+            ),
+        )
     groups = duplicate_groups(n, sha256=data.sha256, pairs=pairs)
     copies = dict(sha256=data.sha256, center=center, pairs=pairs)
     if n:
@@ -238,7 +264,7 @@ def _run_audit(
             parts = [x] + [s.vectors for s in (reference, previous) if s is not None and len(s)]
             n_classes = len(set(labels) | (known or set()))
             dims = int(policy.audit["dims"]) or auto_dims(n_classes)
-            return fit_projection(np.vstack(parts), dims=dims, seed=seed)
+            return fit_projection(stacked_sample(parts, seed=seed), dims=dims, seed=seed)
 
         projection = clock.run("features", project)
         features = projection(x)
@@ -348,7 +374,8 @@ def _run_audit(
         merge = [m for m in merge if all(c in set(labels) for c in m)]
         opts = policy.options("label_issue")
         neighbours = clock.run(
-            "label_issue", lambda: nearest(x, opts["k"], groups=groups, center=center)
+            "label_issue",
+            lambda: nearest(x, opts["k"], groups=groups, center=center, graph=graph),
         )
         scores = clock.run(
             "label_issue",

@@ -40,9 +40,15 @@ from typing import Any
 
 from pipelines.errors import TulipError
 
-from .neighbours import NEAR_DUPLICATE, NEAR_DUPLICATE_BY_ARCHITECTURE, near_duplicate_threshold
+from .neighbours import (
+    EXACT_BELOW,
+    NEAR_DUPLICATE,
+    NEAR_DUPLICATE_BY_ARCHITECTURE,
+    near_duplicate_threshold,
+)
 
 SEVERITY_VALUES = ("info", "warn", "fail")
+NEIGHBOUR_METHODS = ("auto", "exact", "hnsw")
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "audit": {
@@ -52,6 +58,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # BLAS threads during the audit; 0 = the library default. Its matrices are small, and
         # on a shared machine multi-threaded BLAS spin-waits: 1 thread was 10x faster under load
         "threads": 1,
+        # nearest neighbours: "auto" (exact below exact_below rows, HNSW above), "exact", "hnsw"
+        "neighbours": "auto",
+        "exact_below": EXACT_BELOW,
+        "ann_threads": 0,  # threads for the HNSW graph; 0 = every core
     },
     "unreadable_file": {"enabled": True, "severity": "warn"},
     "duplicate": {"enabled": True, "severity": "info", "near_threshold": NEAR_DUPLICATE},
@@ -113,6 +123,10 @@ def _check_value(section: str, key: str, value: Any, default: Any, source: str |
             raise InvalidPolicy(
                 f"policy {where} = {value!r} is not a severity; use one of {list(SEVERITY_VALUES)}"
             )
+        return value
+    if key == "neighbours":
+        if value not in NEIGHBOUR_METHODS:
+            raise InvalidPolicy(f"policy {where} = {value!r}; use one of {list(NEIGHBOUR_METHODS)}")
         return value
     if isinstance(default, bool):
         if not isinstance(value, bool):
