@@ -39,9 +39,9 @@ from auditor.neighbours import (
     duplicate_groups,
     nearest,
     neighbour_graph,
-    similar_pairs,
 )
 from auditor.policy import Policy
+from auditor.sampling import class_codes
 from pipelines.records import EmbeddingSet
 
 
@@ -107,20 +107,34 @@ def _projection_points(
 def _class_stats(
     data: EmbeddingSet, findings: list[Finding], known: set[str] | None, reference: set[str] | None
 ) -> dict[str, dict[str, Any]]:
-    labels = data.labels
+    """Per class: images, unreadable files, spread (mean squared distance of its unit rows to
+    their centre, = 1 - |mean unit row|^2), novelty. One chunked pass over the rows."""
     stats: dict[str, dict[str, Any]] = {}
-    vectors = data.vectors
-    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    lab = np.array(labels)
-    for label in sorted(set(labels) | {r.label for r in data.unreadable}):
-        rows = lab == label
+    classes, codes = class_codes(data.labels)
+    k = len(classes)
+    sums = np.zeros((k, data.vectors.shape[1]) if len(data) else (k, 0))
+    norms2 = np.zeros(k)
+    for start in range(0, len(data), 65_536):
+        part = np.asarray(data.vectors[start : start + 65_536], dtype=np.float32)
+        u = part / np.maximum(np.linalg.norm(part, axis=1, keepdims=True), 1e-12)
+        c = codes[start : start + 65_536]
+        np.add.at(sums, c, u)
+        np.add.at(norms2, c, (u.astype(np.float64) ** 2).sum(axis=1))
+    counts = np.bincount(codes, minlength=k) if k else np.zeros(0, int)
+    unreadable: dict[str, int] = {}
+    for r in data.unreadable:
+        unreadable[r.label] = unreadable.get(r.label, 0) + 1
+    index = {c: i for i, c in enumerate(classes)}
+    for label in sorted(set(classes) | set(unreadable)):
+        i = index.get(label)
+        n = int(counts[i]) if i is not None else 0
         spread = None
-        if rows.sum() > 1:
-            u = unit[rows]
-            spread = round(float(((u - u.mean(axis=0)) ** 2).sum(axis=1).mean()), 4)
+        if n > 1:
+            mean = sums[i] / n
+            spread = round(float(max(norms2[i] / n - (mean**2).sum(), 0.0)), 4)
         stats[label] = {
-            "images": int(rows.sum()),
-            "unreadable": sum(r.label == label for r in data.unreadable),
+            "images": n,
+            "unreadable": unreadable.get(label, 0),
             "spread": spread,
             "new": None if known is None else label not in known,
             "in_reference": None if reference is None else label in reference,
@@ -129,8 +143,8 @@ def _class_stats(
     for f in findings:
         for label in set(f.classes):
             if label in stats:
-                counts = stats[label]["findings"]
-                counts[f.check] = counts.get(f.check, 0) + 1
+                counts_ = stats[label]["findings"]
+                counts_[f.check] = counts_.get(f.check, 0) + 1
     return stats
 
 
@@ -237,16 +251,11 @@ def _run_audit(
                 method=str(policy.audit["neighbours"]),
                 exact_below=int(policy.audit["exact_below"]),
                 threads=int(policy.audit["ann_threads"]),
+                seed=seed,
+                pairs_at=near,
             ),
         )
-        pairs = clock.run(
-            "neighbours",
-            lambda: (
-                similar_pairs(x, threshold=near, center=center)
-                if graph.method == "exact"
-                else graph.pairs(near)
-            ),
-        )
+        pairs = graph.pairs(near)
     groups = duplicate_groups(n, sha256=data.sha256, pairs=pairs)
     copies = dict(sha256=data.sha256, center=center, pairs=pairs)
     if n:
@@ -281,6 +290,7 @@ def _run_audit(
                     folds=opts["folds"],
                     ridge=opts["ridge"],
                     min_images=opts["min_images"],
+                    sample_per_class=opts["sample_per_class"],
                     seed=seed,
                 ),
             )
@@ -312,6 +322,7 @@ def _run_audit(
                         folds=opts["folds"],
                         ridge=opts["ridge"],
                         min_images=opts["min_images"],
+                        sample_per_class=opts["sample_per_class"],
                         seed=seed,
                     ),
                 )

@@ -5,8 +5,9 @@ train/test leakage) goes through :func:`neighbour_graph`: the k nearest other ro
 row, by centred cosine. Below ``EXACT_BELOW`` rows it is exact (a chunked matrix product);
 above, an HNSW graph (faiss, MIT licence) answers, which costs about n log n instead of n².
 bench/scale_audit.py measures both: on 100k real-shaped 1024-d embeddings HNSW (M=32,
-efSearch=128, vectors stored as float16) finds >= 0.99 of the exact 10 nearest neighbours and
-of the pairs above the near-copy threshold; exact search of the whole graph overtakes HNSW
+efSearch=64, built on 256 principal components, its 40 candidates per row re-scored by their
+exact cosine) finds >= 0.99 of the exact 10 nearest neighbours and of the pairs above the
+near-copy threshold; exact search of the whole graph overtakes HNSW
 between 16k and 32k rows on these 2 cores (``EXACT_BELOW`` = 20k).
 
 MobileNet's pooled features are all non-negative, so raw cosines of unrelated photos sit
@@ -51,7 +52,11 @@ GRAPH_K = 24
 #: HNSW settings: links per node, and the candidate lists when building and searching.
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 128
+HNSW_EF_SEARCH = 64
+#: the graph is built on this many principal components of the centred unit rows...
+HNSW_DIMS = 256
+#: ...and this many candidates per row are re-scored by their exact full-space cosine
+HNSW_CANDIDATES = 40
 
 _CHUNK = 2048
 _ANN_CHUNK = 65_536
@@ -90,6 +95,10 @@ class NeighbourGraph:
     indices: np.ndarray
     similarities: np.ndarray
     method: str
+    #: exact search also keeps every pair at or above this similarity (all of them, not only
+    #: the k nearest), as (i, j, similarity) rows i < j
+    all_pairs: np.ndarray | None = None
+    all_pairs_at: float | None = None
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -99,8 +108,11 @@ class NeighbourGraph:
         return self.indices.shape[1]
 
     def pairs(self, threshold: float) -> np.ndarray:
-        """Pairs i < j that are neighbours with similarity >= threshold, as (i, j, similarity)
-        rows sorted by (i, j), each pair once."""
+        """Pairs i < j with similarity >= threshold, as (i, j, similarity) rows sorted by
+        (i, j), each pair once: every such pair when the exact scan kept them at this
+        threshold or lower, else the pairs among each row's k nearest neighbours."""
+        if self.all_pairs is not None and threshold >= self.all_pairs_at:
+            return self.all_pairs[self.all_pairs[:, 2] >= threshold]
         rows, cols = np.nonzero(self.similarities >= threshold)
         j = self.indices[rows, cols]
         i = rows.astype(np.int64)
@@ -148,6 +160,8 @@ def exact_neighbours(
     groups: np.ndarray | None = None,
     center: np.ndarray | None = None,
     chunk: int = _CHUNK,
+    pairs: list | None = None,
+    pairs_at: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest other rows of ``rows`` (default all) by exact centred cosine, skipping
     rows of the same ``groups`` id. O(len(rows) x n) work; memory O(chunk x n) up to
@@ -171,6 +185,11 @@ def exact_neighbours(
         for col in range(0, n, width):
             cols = whole if whole is not None else unit_rows(vectors[col : col + width], center=c)
             block = q @ cols.T
+            if pairs is not None:  # every pair i < j at or above pairs_at, from the same pass
+                r, cc = np.nonzero(block >= pairs_at)
+                i, j = these[r], cc + col
+                keep = i < j
+                pairs.append(np.stack([i[keep], j[keep], block[r[keep], cc[keep]]], 1))
             hit = (these >= col) & (these < col + len(cols))
             block[np.flatnonzero(hit), these[hit] - col] = -np.inf
             if g is not None:
@@ -200,36 +219,58 @@ def _unit_all(vectors: np.ndarray, center: np.ndarray) -> np.ndarray:
     return u
 
 
+def _reduction(vectors: np.ndarray, center: np.ndarray, dims: int, seed: int) -> np.ndarray:
+    """(d, dims) principal directions of the centred unit rows, from a seeded sample."""
+    n = len(vectors)
+    rows = np.sort(np.random.default_rng(seed).choice(n, min(n, 20_000), replace=False))
+    u = unit_rows(vectors[rows], center=center).astype(np.float64)
+    _, _, vt = np.linalg.svd(u, full_matrices=False)
+    return np.ascontiguousarray(vt[:dims].T.astype(np.float32))
+
+
 def _hnsw_graph(
-    vectors: np.ndarray, k: int, center: np.ndarray, *, threads: int, ef_search: int
+    vectors: np.ndarray, k: int, center: np.ndarray, *, threads: int, ef_search: int, seed: int
 ) -> NeighbourGraph:
+    """HNSW over the rows' first HNSW_DIMS principal components, then every candidate
+    re-scored by its exact centred cosine in the full space: the graph is cheap to build and
+    the similarities (and so every threshold) are exact."""
     import faiss
 
     if threads > 0:
         faiss.omp_set_num_threads(threads)
     n, d = vectors.shape
-    index = faiss.IndexHNSWSQ(d, faiss.ScalarQuantizer.QT_fp16, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    dims = min(HNSW_DIMS, d)
+    reduce = _reduction(vectors, center, dims, seed)
+    index = faiss.IndexHNSWFlat(dims, HNSW_M, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-    first = unit_rows(vectors[: min(n, _ANN_CHUNK)], center=center)
-    index.train(first)
     for start in range(0, n, _ANN_CHUNK):
-        part = (
-            first if start == 0 else unit_rows(vectors[start : start + _ANN_CHUNK], center=center)
-        )
+        part = unit_rows(vectors[start : start + _ANN_CHUNK], center=center) @ reduce
         index.add(np.ascontiguousarray(part))
-    index.hnsw.efSearch = max(ef_search, k + 1)
+    candidates = min(n - 1, max(HNSW_CANDIDATES, k + 16))
+    index.hnsw.efSearch = max(ef_search, candidates + 1)
     idx = np.empty((n, k), np.int64)
     sim = np.empty((n, k), np.float32)
     for start in range(0, n, _ANN_CHUNK):
         q = unit_rows(vectors[start : start + _ANN_CHUNK], center=center)
-        s, i = index.search(np.ascontiguousarray(q), k + 1)
-        rows = np.arange(start, start + len(q))
-        # drop the row itself (wherever it sits: exact copies tie with it), keep k others
-        own = i == rows[:, None]
-        order = np.argsort(own, axis=1, kind="stable")[:, :k]
-        i, s = np.take_along_axis(i, order, 1), np.take_along_axis(s, order, 1)
-        s = np.where(i >= 0, s, -np.inf)
-        idx[rows], sim[rows] = i, s
+        _, found = index.search(np.ascontiguousarray(q @ reduce), candidates + 1)
+        for sub in range(0, len(q), _CHUNK):
+            rows = np.arange(start + sub, start + min(sub + _CHUNK, len(q)))
+            cand = found[sub : sub + len(rows)]
+            flat = cand.ravel()
+            valid = (flat >= 0) & (flat != np.repeat(rows, cand.shape[1]))
+            exact = np.full(flat.shape, -np.inf, np.float32)
+            # re-score in sorted order of rows: sequential reads of a memory map
+            order = np.flatnonzero(valid)[np.argsort(flat[valid], kind="stable")]
+            other = unit_rows(vectors[flat[order]], center=center)
+            exact[order] = np.einsum(
+                "ij,ij->i", other, q[sub:][np.repeat(np.arange(len(rows)), cand.shape[1])[order]]
+            )
+            exact = exact.reshape(cand.shape)
+            top = np.argsort(-exact, axis=1, kind="stable")[:, :k]
+            i = np.take_along_axis(cand, top, 1)
+            s = np.take_along_axis(exact, top, 1)
+            idx[rows] = np.where(np.isfinite(s), i, -1)
+            sim[rows] = s
     del index
     return NeighbourGraph(idx, sim, "hnsw")
 
@@ -243,11 +284,14 @@ def neighbour_graph(
     exact_below: int = EXACT_BELOW,
     threads: int = 0,
     ef_search: int = HNSW_EF_SEARCH,
+    seed: int = 0,
+    pairs_at: float | None = None,
 ) -> NeighbourGraph:
     """The k nearest other rows of every row by centred cosine.
 
     method: "exact", "hnsw", or "auto" (exact below ``exact_below`` rows). threads: for HNSW
-    (0 = every core). center: subtracted before the cosine (default: the mean row)."""
+    (0 = every core). center: subtracted before the cosine (default: the mean row).
+    pairs_at: exact search also keeps all pairs at or above it (see ``NeighbourGraph.pairs``)."""
     if method not in ("auto", "exact", "hnsw"):
         raise ValueError(f"method must be 'auto', 'exact' or 'hnsw', got {method!r}")
     n = len(vectors)
@@ -256,9 +300,14 @@ def neighbour_graph(
     if k == 0:
         return NeighbourGraph(np.zeros((n, 0), np.int64), np.zeros((n, 0), np.float32), "exact")
     if method == "hnsw" or (method == "auto" and n >= exact_below):
-        return _hnsw_graph(vectors, k, c, threads=threads, ef_search=ef_search)
-    idx, sim = exact_neighbours(vectors, k, center=c)
-    return NeighbourGraph(idx, sim.astype(np.float32), "exact")
+        return _hnsw_graph(vectors, k, c, threads=threads, ef_search=ef_search, seed=seed)
+    found: list | None = None if pairs_at is None else []
+    idx, sim = exact_neighbours(vectors, k, center=c, pairs=found, pairs_at=pairs_at or 1.0)
+    all_pairs = None
+    if found is not None:
+        all_pairs = np.concatenate(found).astype(np.float64) if found else np.zeros((0, 3))
+        all_pairs = all_pairs[np.lexsort((all_pairs[:, 1], all_pairs[:, 0]))]
+    return NeighbourGraph(idx, sim.astype(np.float32), "exact", all_pairs, pairs_at)
 
 
 def similar_pairs(

@@ -46,6 +46,7 @@ from .neighbours import (
     NEAR_DUPLICATE_BY_ARCHITECTURE,
     near_duplicate_threshold,
 )
+from .sampling import SAMPLE_PER_CLASS
 
 SEVERITY_VALUES = ("info", "warn", "fail")
 NEIGHBOUR_METHODS = ("auto", "exact", "hnsw")
@@ -80,6 +81,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "folds": 5,
         "ridge": 1.0,
         "min_images": 5,
+        "sample_per_class": SAMPLE_PER_CLASS,  # rows a class is tested on at most; 0 = all
     },
     "lookalike_class": {
         "enabled": True,
@@ -89,6 +91,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "folds": 5,
         "ridge": 1.0,
         "min_images": 5,
+        "sample_per_class": SAMPLE_PER_CLASS,
     },
     "new_label": {"enabled": True, "severity": "warn"},
     "label_issue": {
@@ -108,6 +111,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "alpha": 0.01,
         "min_added": 5,
         "permutations": 200,
+        "sample_per_class": SAMPLE_PER_CLASS,
     },
 }
 

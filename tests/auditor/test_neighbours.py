@@ -93,3 +93,14 @@ def test_exact_neighbours_in_column_blocks_match_one_block(monkeypatch):
 
 def test_component_ids_are_the_smallest_row():
     assert components(6, np.array([[4, 2], [2, 5]])).tolist() == [0, 1, 2, 3, 2, 2]
+
+
+def test_exact_graph_keeps_every_pair_above_the_threshold():
+    from auditor.neighbours import neighbour_graph
+
+    x = _clustered(300)  # tight clusters: far more pairs above 0.5 than k per row
+    graph = neighbour_graph(x, 3, method="exact", pairs_at=0.5)
+    want = similar_pairs(x, threshold=0.6)
+    got = graph.pairs(0.6)
+    assert len(got) > 3 * len(x)
+    assert (got[:, :2] == want[:, :2]).all() and np.allclose(got[:, 2], want[:, 2])
