@@ -30,7 +30,7 @@ from pipelines.errors import InvalidPath, TulipError
 from pipelines.info import CommitInfo, FileInfo
 from pipelines.refs import normalize_path
 
-from ..audit_view import AuditView, Source, build_view, chart_markup
+from ..audit_view import AuditView, FindingFilter, Source, build_view, chart_markup
 from ..cache import caches
 from ..projection import projection_for
 from ..reads import AUDIT_FILE, REPORT_FILE, resolve, try_inspect
@@ -52,7 +52,15 @@ class AuditPage:
     doc: dict
     view: AuditView
     has_report: bool
-    body: Markup
+    head: Markup  # the report above the findings (cached per audit)
+    tail: Markup  # and below them; the findings are rendered per request, one page
+
+    @property
+    def body(self) -> Markup:
+        return self.head + self.tail
+
+
+FINDINGS_SLOT = "<!--tulip:findings-->"
 
 
 def class_listing(backend: Backend):
@@ -103,17 +111,31 @@ def build_page(backend: Backend, commit: CommitInfo, info: FileInfo) -> AuditPag
     has_report = try_inspect(backend, commit.repo, commit.id, REPORT_FILE) is not None
     # The report body depends only on the (immutable) document and the app's URLs, so it is
     # rendered once per audit blob; a request renders just the page around it.
-    body = Markup(
-        render_template(
-            "_audit_body.html",
-            audit=view,
-            charts=charts,
-            thumb_src=thumb_src,
-            commit_href=commit_href,
-            standalone=False,
-        )
+    page_url = url_for("audits.page", repo=commit.repo, ref=commit.id)
+
+    def finding_href(i: int) -> str:
+        return f"{page_url}?page={view.page_of(i)}#finding-{i}"
+
+    body = render_template(
+        "_audit_body.html",
+        audit=view,
+        charts=charts,
+        thumb_src=thumb_src,
+        commit_href=commit_href,
+        finding_href=finding_href,
+        findings_slot=Markup(FINDINGS_SLOT),
+        standalone=False,
     )
-    return AuditPage(commit, info, doc, view, has_report, body)
+    head, _, tail = body.partition(FINDINGS_SLOT)
+    view.index  # noqa: B018  (built once, with the page, not on the first filtered request)
+    return AuditPage(commit, info, doc, view, has_report, Markup(head), Markup(tail))
+
+
+def _filter() -> FindingFilter:
+    try:
+        return FindingFilter.from_args(request.args)
+    except ValueError as e:
+        abort(400, str(e))
 
 
 def load_page(backend: Backend, repo: str, ref: str) -> AuditPage:
@@ -147,18 +169,53 @@ def page(repo: str, ref: str):
     p = load_page(backend, repo, ref)
     if (r := _canonical("audits.page", repo, ref, p.commit.id)) is not None:
         return r
-    return render_template("audit.html", page=p, audit=p.view, commit=p.commit)
+    flt = _filter()
+    listing = p.view.index.page(flt)
+
+    def page_url(clear: bool = False, **change) -> str:
+        if "cls" in change:
+            change["class"] = change.pop("cls")
+        args = {} if clear else flt.args(**change)
+        return url_for("audits.page", repo=repo, ref=p.commit.id, **args)
+
+    return render_template(
+        "audit.html",
+        page=p,
+        audit=p.view,
+        commit=p.commit,
+        listing=listing,
+        page_url=page_url,
+        thumb_src=thumb_src,
+        commit_href=commit_href,
+    )
 
 
 @bp.get("/api/audits/<repo>/<ref>")
 def api(repo: str, ref: str):
     p = load_page(get_backend(), repo, ref)
+    flt = _filter()
+    listing = p.view.index.page(flt)
+    raw = p.doc.get("findings") if isinstance(p.doc.get("findings"), list) else []
+    shown = [raw[f.index] for f in listing.findings]
     return jsonify(
         {
             "repo": repo,
             "commit": p.commit.id,
             "file": {"path": p.file.path, "hash": p.file.hash, "size": p.file.size},
-            "audit": p.doc,
+            "audit": {**p.doc, "findings": shown},
+            "page": {
+                "page": flt.page,
+                "per_page": flt.per_page,
+                "pages": listing.pages,
+                "total": listing.total,
+                "of": len(raw),
+                "filters": {k: v for k, v in flt.args().items() if k not in ("page", "per_page")},
+                "next": url_for(
+                    "audits.api", repo=repo, ref=p.commit.id, **flt.args(page=flt.page + 1)
+                )
+                if flt.page < listing.pages
+                else None,
+            },
             "derived": p.view.as_dict(),
             "links": {
                 "page": url_for("audits.page", repo=repo, ref=p.commit.id),
