@@ -42,6 +42,7 @@ from auditor.neighbours import (
 )
 from auditor.policy import Policy
 from auditor.sampling import class_codes
+from pipelines.errors import TulipError
 from pipelines.records import EmbeddingSet
 
 
@@ -73,14 +74,46 @@ def _key(f: Finding) -> tuple:
     return (f.check, f.severity, tuple(f.classes), tuple(f.files), f.message)
 
 
+#: the audit's steps in the order they run, for a progress bar (``progress(step, done, total)``)
+STEPS = (
+    "neighbours",
+    "duplicate",
+    "cross_class_duplicate",
+    "split_leakage",
+    "features",
+    "class_overlap",
+    "lookalike_class",
+    "new_label",
+    "drift",
+    "class_imbalance",
+    "label_issue",
+)
+Progress = Callable[[str, int, int], None]
+
+
+class AuditOutOfMemory(TulipError):
+    """An audit step needed more memory than the machine has."""
+
+
 class _Clock:
-    def __init__(self) -> None:
+    def __init__(self, progress: Progress | None = None, rows: int = 0) -> None:
         self.timings: dict[str, float] = {}
+        self.progress = progress
+        self.rows = rows
 
     def run(self, name: str, fn: Callable[[], Any]) -> Any:
+        if self.progress is not None and name in STEPS:
+            self.progress(name, STEPS.index(name), len(STEPS))
         t = time.perf_counter()
         try:
             return fn()
+        except MemoryError:
+            raise AuditOutOfMemory(
+                f"the audit of {self.rows:,} images ran out of memory in its {name} step; "
+                "sample the class-level tests harder (a policy file with [class_overlap], "
+                "[lookalike_class] and [drift] sample_per_class = 500), audit a subset of the "
+                "classes, or use a machine with more memory"
+            ) from None
         finally:
             self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - t, 4)
 
@@ -159,6 +192,7 @@ def run_audit(
     reference_ref: Mapping[str, str] | None = None,
     previous_ref: Mapping[str, str] | None = None,
     known_labels: Collection[str] | None = None,
+    progress: Progress | None = None,
 ) -> AuditResult:
     """Audit ``data``. reference: a labelled gallery of other pictures (lookalike_class,
     new_label). previous: the last audited commit's embeddings (drift; new labels; it serves as
@@ -166,9 +200,10 @@ def run_audit(
     per path (split_leakage). data_ref / reference_ref / previous_ref: {repo, branch, commit}
     for the document. known_labels: labels with a precedent (e.g. the previous audit's
     ``summary.classes``) when the previous embeddings are not at hand: new_label then reports
-    the others."""
+    the others. progress: called as each step starts, with (step, steps done, steps)."""
     policy = (policy or Policy()).for_architecture(data.architecture)
-    args = (data, reference, previous, splits, policy, data_ref, reference_ref, previous_ref)
+    args = (data, reference, previous, splits, policy, data_ref, reference_ref, previous_ref,
+            progress)  # fmt: skip
     threads = int(policy.audit["threads"])
     if threads <= 0:
         return _run_audit(*args, known_labels)
@@ -187,10 +222,11 @@ def _run_audit(
     data_ref: Mapping[str, str],
     reference_ref: Mapping[str, str] | None,
     previous_ref: Mapping[str, str] | None,
+    progress: Progress | None,
     known_labels: Collection[str] | None,
 ) -> AuditResult:
     seed = int(policy.audit["seed"])
-    clock = _Clock()
+    clock = _Clock(progress, len(data))
     started = time.perf_counter()
     findings: list[Finding] = []
 
@@ -428,6 +464,8 @@ def _run_audit(
         "policy": policy.to_dict(),
         "timings": dict(clock.timings),
     }
+    if progress is not None:
+        progress("done", len(STEPS), len(STEPS))
     doc = audit_document(
         findings,
         data_ref=data_ref,

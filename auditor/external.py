@@ -12,7 +12,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from auditor.audit import AuditResult, run_audit
+from auditor.audit import AuditResult, Progress, run_audit
 from auditor.embedding_files import InvalidEmbeddings, read_embeddings
 from auditor.neighbours import NEAR_DUPLICATE_BY_ARCHITECTURE
 from auditor.policy import Policy, load_policy
@@ -54,6 +54,7 @@ def audit_embeddings(
     *,
     reference: Path | str | None = None,
     policy: Policy | Path | None = None,
+    progress: Progress | None = None,
 ) -> AuditResult:
     """Audit the embeddings in ``path`` (.npz or Parquet), against an optional labelled
     ``reference`` file of the same shape. Raises InvalidEmbeddings naming what is wrong."""
@@ -84,6 +85,7 @@ def audit_embeddings(
             policy=pol,
             data_ref={"repo": str(path), "branch": None, "commit": None},
             reference_ref=None if reference is None else {"repo": str(reference), "commit": None},
+            progress=progress,
         )
     result.document["embeddings"] = {
         "source": f"file {path}",

@@ -91,13 +91,13 @@ def recall(n: int, *, queries: int = 2000, seed: int = 0) -> dict:
     truth = {
         (r, int(j))
         for i, r in enumerate(q)
-        for j, s in zip(ex_idx[i], ex_sim[i])
+        for j, s in zip(ex_idx[i], ex_sim[i], strict=True)
         if s >= NEAR_DUPLICATE
     }
     found = {
         (r, int(j))
         for r in q
-        for j, s in zip(graph.indices[r], graph.similarities[r])
+        for j, s in zip(graph.indices[r], graph.similarities[r], strict=True)
         if s >= NEAR_DUPLICATE
     }
     pairs = len(truth & found) / max(len(truth), 1)

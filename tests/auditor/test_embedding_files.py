@@ -101,7 +101,7 @@ def test_bad_parquet_files_are_named(tmp_path):
     with pytest.raises(InvalidEmbeddings, match="row 3 has 10 values"):
         read_embeddings(_parquet(tmp_path / "b.parquet", data, embeddings=ragged), tmp_path)
     (tmp_path / "c.csv").write_text("path,label\n")
-    with pytest.raises(InvalidEmbeddings, match="neither .npz"):
+    with pytest.raises(InvalidEmbeddings, match=r"neither \.npz"):
         read_embeddings(tmp_path / "c.csv", tmp_path)
     with pytest.raises(InvalidEmbeddings, match="does not exist"):
         read_embeddings(tmp_path / "missing.npz", tmp_path)

@@ -38,7 +38,9 @@ def test_hnsw_graph_agrees_with_exact_search():
     exact = neighbour_graph(x, 10, method="exact")
     ann = neighbour_graph(x, 10, method="hnsw")
     assert (exact.method, ann.method) == ("exact", "hnsw")
-    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact.indices, ann.indices)])
+    overlap = np.mean(
+        [len(set(a) & set(b)) / 10 for a, b in zip(exact.indices, ann.indices, strict=True)]
+    )
     assert overlap >= 0.97
     assert not (ann.indices == np.arange(len(x))[:, None]).any()  # never its own neighbour
     assert np.allclose(exact.similarities[:, 0], ann.similarities[:, 0], atol=2e-3)

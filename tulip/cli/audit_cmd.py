@@ -32,6 +32,25 @@ def _progress(s: Settings):
     return update
 
 
+def _step_progress(s: Settings):
+    """One bar over the audit's steps (a million-image audit takes minutes)."""
+    state: dict[str, object] = {}
+
+    def update(step: str, done: int, total: int) -> None:
+        if s.quiet:
+            return
+        bar = state.get("bar")
+        if bar is None:
+            bar = state["bar"] = out.progress_bar(total, "audit", quiet=s.quiet, unit="step")
+        bar.set_postfix_str(step, refresh=False)
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return update
+
+
 @cli.command("audit")
 @click.argument("ref", required=False)
 @click.option(
@@ -42,6 +61,20 @@ def _progress(s: Settings):
 )
 @click.option(
     "--reference", default=None, help="a labelled gallery: REPO@REF (or a folder, with --dir)"
+)
+@click.option(
+    "--embeddings",
+    "embeddings",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="audit embeddings made elsewhere: .npz (paths, labels, embeddings) or Parquet "
+    "(path, label, embedding)",
+)
+@click.option(
+    "--reference-embeddings",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="a labelled gallery as an embeddings file of the same shape (with --embeddings)",
 )
 @click.option(
     "--policy",
@@ -77,6 +110,8 @@ def audit(
     ref: str | None,
     folder: Path | None,
     reference: str | None,
+    embeddings: Path | None,
+    reference_embeddings: Path | None,
     policy: Path | None,
     architecture: str | None,
     fail_on: str,
@@ -93,11 +128,29 @@ def audit(
     if print_policy:
         click.echo(default_policy_toml(), nl=False)
         return
-    if (ref is None) == (folder is None):
-        raise click.UsageError("give either REPO@REF or --dir PATH")
+    given = [x for x in (ref, folder, embeddings) if x is not None]
+    if len(given) != 1:
+        raise click.UsageError("give one of REPO@REF, --dir PATH or --embeddings FILE")
+    if reference_embeddings is not None and embeddings is None:
+        raise click.UsageError("--reference-embeddings goes with --embeddings")
+    if reference is not None and embeddings is not None:
+        raise click.UsageError("with --embeddings, give the gallery as --reference-embeddings")
     pol = load_policy(policy)
     progress = _progress(s)
-    if folder is not None:
+    if embeddings is not None:
+        from auditor.external import audit_embeddings
+
+        result = audit_embeddings(
+            embeddings,
+            reference=reference_embeddings,
+            policy=pol,
+            progress=_step_progress(s),
+        )
+        emb = result.document["embeddings"]
+        if not emb["calibrated"] or not s.quiet:
+            click.echo(f"tulip: thresholds: {emb['note']}", err=True)
+        backend = None
+    elif folder is not None:
         cache = EmbeddingCache(default_cache_dir())
         inputs = gather_dir(
             folder,
@@ -129,7 +182,12 @@ def audit(
         record_verdict(backend, result.document)
     doc = result.document
     if report is not None:
-        _write_report(doc, report, backend, folder, reference)
+        if embeddings is not None:
+            from reports.standalone import write_report
+
+            write_report(report, doc)  # no images: the file holds only embeddings
+        else:
+            _write_report(doc, report, backend, folder, reference)
     if output == "json":
         click.echo(json.dumps(doc, indent=2))
     else:
