@@ -129,6 +129,123 @@ def crossover(sizes=(2000, 4000, 8000, 16000, 32000), *, seed: int = 0) -> list[
     return out
 
 
+# -- the audit page of a million-image audit ------------------------------------------------
+
+
+def big_audit_document(
+    images: int = 1_000_000, findings: int = 50_000, classes: int = 1000, seed: int = 0
+) -> dict:
+    """A document shaped like the auditor's for ``images`` images in ``classes`` classes,
+    with ``findings`` findings (label issues mostly, copies, a few class-level ones), a 2,000
+    point projection and the per-class stats."""
+    rng = np.random.default_rng(seed)
+    names = [f"class{c:04d}" for c in range(classes)]
+    commits = [f"{c:032x}" for c in range(1, 41)]
+    out = []
+    for i in range(findings):
+        a, b = rng.choice(classes, 2, replace=False)
+        commit = commits[int(rng.integers(0, len(commits)))]
+        blame = [{"repo": "flower_photos", "commit": commit}]
+        if i < 5:
+            kind = (
+                "class_overlap",
+                "fail",
+                [names[a], names[b]],
+                [f"/{names[a]}/{j:07d}.jpg" for j in range(50)],
+            )
+        elif i < 3000:
+            kind = (
+                "duplicate",
+                "info",
+                [names[a]],
+                [f"/{names[a]}/{i:07d}.jpg", f"/{names[a]}/{i + 1:07d}.jpg"],
+            )
+        else:
+            kind = ("label_issue", "warn", [names[a], names[b]], [f"/{names[a]}/{i:07d}.jpg"])
+        check, severity, cls, files = kind
+        out.append({"check": check, "severity": severity, "classes": cls,
+                    "score": round(float(rng.uniform(0.3, 1)), 4), "files": files,
+                    "introduced_by": blame, "message": f"{files[0]} is a {check} ({'/'.join(cls)})",
+                    "details": {"p_given": 0.1}})  # fmt: skip
+    order = {"fail": 0, "warn": 1, "info": 2}
+    out.sort(key=lambda f: (order[f["severity"]], f["check"], -f["score"]))
+    per = images // classes
+    return {
+        "schema": "tulip.audit/v1",
+        "verdict": "fail",
+        "data": {"repo": "flower_photos", "branch": "master", "commit": commits[-1]},
+        "reference": None,
+        "summary": {"images": images, "classes": {n: per for n in names}},
+        "findings": out,
+        "class_stats": {n: {"images": per, "unreadable": 0, "spread": 0.5} for n in names},
+        "overlap": {"classes": names, "tested_pairs": 13000, "pairs": []},
+        "projection": {
+            "method": "pca",
+            "points": 2000,
+            "of": images,
+            "x": rng.normal(size=2000).round(4).tolist(),
+            "y": rng.normal(size=2000).round(4).tolist(),
+            "label": [names[int(c)] for c in rng.integers(0, classes, 2000)],
+            "path": [f"/x/{i}.jpg" for i in range(2000)],
+        },
+    }
+
+
+def page_latency(*, duration: int = 10, connections: int = 8) -> dict:
+    """wrk on the served audit page (unfiltered, filtered, a deep page) and the JSON API of a
+    1M-image audit with 50k findings, against /healthz on the same `tulip serve`."""
+    import os
+    import shutil
+    import tempfile
+
+    from report_latency import LUA, fetch, start_server, wrk
+
+    os.environ["TULIP_NO_AUTORUN"] = "1"
+    from pipelines.store import EmbeddedStore
+
+    work = Path(tempfile.mkdtemp(prefix="tulip-scale-page-"))
+    try:
+        store = EmbeddedStore(work / "store")
+        doc = big_audit_document()
+        raw = json.dumps(doc).encode()
+        store.create_repo("Audit")
+        with store.start_commit("Audit", description="a 1M-image audit") as w:
+            w.put_bytes("/audit.json", raw)
+        audit = store.resolve("Audit@master").id
+        store.close()
+        script = work / "p.lua"
+        script.write_text(LUA)
+        proc, base = start_server(work / "store", "waitress", work / "serve.log")
+        try:
+            page = f"{base}/audits/Audit/{audit}"
+            cold, status, _ = fetch(page)
+            assert status == 200, status
+            urls = {
+                "page": page,
+                "filtered": f"{page}?check=label_issue&class=class0007&severity=warn",
+                "deep page": f"{page}?page=900",
+                "json api": f"{base}/api/audits/Audit/{audit}?check=duplicate&page=3",
+            }
+            sizes = {k: fetch(u)[2] for k, u in urls.items()}
+            w = dict(duration=duration, connections=connections, threads=2, script=script)
+            baseline = wrk(f"{base}/healthz", **w)
+            results = {k: wrk(u, **w) for k, u in urls.items()}
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {
+        "document_mb": round(len(raw) / 1e6, 1),
+        "cold_s": round(cold, 2),
+        "sizes_kb": {k: round(v / 1024) for k, v in sizes.items()},
+        "p95_ms": {k: round(r["p95"], 1) for k, r in results.items()},
+        "p50_ms": {k: round(r["p50"], 1) for k, r in results.items()},
+        "healthz_p95_ms": round(baseline["p95"], 2),
+        "load": f"wrk -t2 -c{connections} -d{duration}s on loopback",
+    }
+
+
 # -- one audit in a child process ----------------------------------------------------------
 
 
@@ -244,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--recall-n", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
-    ap.add_argument("--only", default="recall,crossover,sizes,classes")
+    ap.add_argument("--only", default="recall,crossover,sizes,classes,page")
     args = ap.parse_args(argv)
     if args.child:
         n, k, seed = (int(v) for v in args.child.split(","))
@@ -270,6 +387,9 @@ def main(argv: list[str] | None = None) -> int:
             r = _child(args.class_size, k, args.seed)
             print(f"classes {k}: {json.dumps(r)}", file=sys.stderr)
             report["classes"].append(r)
+    if "page" in only:
+        report["page"] = page_latency()
+        print(f"page: {report['page']}", file=sys.stderr)
     rows = _rows(report)
     if args.json:
         print(json.dumps({"rows": rows, "report": report}, indent=1))
@@ -314,6 +434,20 @@ def _rows(report: dict) -> list[dict]:
                     baseline=c["exact"],
                     unit="s",
                     notes="k=24; exact below auditor.neighbours.EXACT_BELOW",
+                )
+            )
+    if "page" in report:
+        pg = report["page"]
+        for what, p95 in pg["p95_ms"].items():
+            rows.append(
+                dict(
+                    name=f"scale audit: audit page p95, 1M images / 50k findings, {what}",
+                    figure=p95,
+                    baseline=pg["healthz_p95_ms"],
+                    unit="ms",
+                    notes=f"{pg['load']}, waitress; {pg['sizes_kb'][what]} KiB (goal < 1 MB, "
+                    f"p95 < 200 ms); audit.json {pg['document_mb']} MB, cold render "
+                    f"{pg['cold_s']} s; baseline /healthz p95",
                 )
             )
     for axis, key in (("sizes", "n"), ("classes", "classes")):

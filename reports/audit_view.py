@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .charts import Heatmap, Scatter, heatmap, scatter
 
 SEVERITY_ORDER = ("fail", "warn", "info")
@@ -24,6 +26,8 @@ PER_PAGE = 50  # findings per page of the served audit page and the JSON API
 MAX_PER_PAGE = 500
 HEATMAP_MAX_CLASSES = 60  # past this the overlap heatmap is unreadable (and megabytes)
 BLAME_ROWS = 100  # commits listed in the blame table
+BLAME_FINDINGS = 100  # finding numbers listed per commit in the JSON API's blame
+CLASS_ROWS = 200  # classes listed in the class table (flagged first when there are more)
 CHECK_TITLES = {
     "class_overlap": "Classes that overlap",
     "lookalike_class": "Classes that look like a reference class",
@@ -136,6 +140,7 @@ class AuditView:
     created: str | None = None
     policy: Any = None
     blame_hidden: int = 0  # commits beyond BLAME_ROWS
+    class_rows: int = CLASS_ROWS
     _index: Any = None
 
     @property
@@ -166,8 +171,11 @@ class AuditView:
                 for c in self.comparisons
             ],
             "blame": [
-                {"repo": b.source.repo, "commit": b.source.commit, "findings": b.findings,
-                 "checks": b.checks}
+                {"repo": b.source.repo, "commit": b.source.commit,
+                 "findings": b.findings[:BLAME_FINDINGS], "checks": b.checks,
+                 # present when the list is cut
+                 **({"findings_total": len(b.findings)}
+                    if len(b.findings) > BLAME_FINDINGS else {})}
                 for b in self.blame
             ],
             "projection": None if self.scatter is None else {
@@ -276,24 +284,32 @@ class FindingIndex:
                 if src.commit:
                     commits.setdefault(src.commit, []).append(pos)
         self.commits = commits
+        self._arrays: dict[tuple[str, str], np.ndarray] = {}
 
-    def select(self, flt: FindingFilter) -> list[int]:
-        chosen: list[set[int] | list[int]] = []
+    def select(self, flt: FindingFilter) -> np.ndarray:
+        """Positions of the matching findings, ascending (sorted-array intersections)."""
+        chosen: list[np.ndarray] = []
         for key, value in (("check", flt.check), ("severity", flt.severity), ("class", flt.cls)):
             if value is not None:
-                chosen.append(self.by[key].get(value, []))
+                chosen.append(self._array(key, value))
         if flt.commit is not None:
-            hits: set[int] = set()
-            for commit, positions in self.commits.items():
-                if commit.startswith(flt.commit):
-                    hits.update(positions)
-            chosen.append(hits)
+            hits = [self._array("commit", c) for c in self.commits if c.startswith(flt.commit)]
+            chosen.append(np.unique(np.concatenate(hits)) if hits else np.zeros(0, np.int64))
         if not chosen:
-            return list(range(len(self.findings)))
-        if len(chosen) == 1:
-            return sorted(chosen[0])
-        common = set(chosen[0]).intersection(*chosen[1:])
-        return sorted(common)
+            return np.arange(len(self.findings))
+        chosen.sort(key=len)
+        out = chosen[0]
+        for other in chosen[1:]:
+            out = np.intersect1d(out, other, assume_unique=True)
+        return out
+
+    def _array(self, key: str, value: str) -> np.ndarray:
+        cached = self._arrays.get((key, value))
+        if cached is None:
+            source = self.commits if key == "commit" else self.by[key]
+            cached = np.asarray(source.get(value, []), dtype=np.int64)
+            self._arrays[(key, value)] = cached
+        return cached
 
     def page(self, flt: FindingFilter) -> FindingsPage:
         positions = self.select(flt)
@@ -301,7 +317,7 @@ class FindingIndex:
         start = (flt.page - 1) * flt.per_page
         return FindingsPage(
             filter=flt,
-            findings=[self.findings[p] for p in positions[start : start + flt.per_page]],
+            findings=[self.findings[int(p)] for p in positions[start : start + flt.per_page]],
             total=len(positions),
             pages=pages,
             facets={
@@ -598,6 +614,8 @@ def build_view(
     summary = doc.get("summary") if isinstance(doc.get("summary"), dict) else {}
     images = summary.get("images") if isinstance(summary.get("images"), int) else None
     classes, columns = _class_rows(doc, findings)
+    if len(classes) > CLASS_ROWS:
+        classes.sort(key=lambda row: not row.flags)  # stable: flagged first, then by name
 
     hm = None
     matrix = overlap_matrix(doc)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from flask import (
     Blueprint,
@@ -17,7 +18,6 @@ from flask import (
     abort,
     current_app,
     get_template_attribute,
-    jsonify,
     redirect,
     render_template,
     request,
@@ -54,6 +54,8 @@ class AuditPage:
     has_report: bool
     head: Markup  # the report above the findings (cached per audit)
     tail: Markup  # and below them; the findings are rendered per request, one page
+    api_json: str = ""  # the document as JSON with FINDINGS_TOKEN for the page's findings
+    derived_json: str = "null"  # view.as_dict() as JSON
 
     @property
     def body(self) -> Markup:
@@ -61,6 +63,8 @@ class AuditPage:
 
 
 FINDINGS_SLOT = "<!--tulip:findings-->"
+FINDINGS_TOKEN = "__tulip_findings_of_this_page__"
+DERIVED_TOKEN = "__tulip_derived__"
 
 
 def class_listing(backend: Backend):
@@ -128,7 +132,13 @@ def build_page(backend: Backend, commit: CommitInfo, info: FileInfo) -> AuditPag
     )
     head, _, tail = body.partition(FINDINGS_SLOT)
     view.index  # noqa: B018  (built once, with the page, not on the first filtered request)
-    return AuditPage(commit, info, doc, view, has_report, Markup(head), Markup(tail))
+    # the JSON API's document minus its findings, serialised once: a page of 50 findings
+    # must not cost a 500 KB json.dumps of the per-class stats and the projection
+    api_json = json.dumps({**doc, "findings": FINDINGS_TOKEN}, separators=(",", ":"))
+    derived_json = json.dumps(view.as_dict(), separators=(",", ":"))
+    return AuditPage(
+        commit, info, doc, view, has_report, Markup(head), Markup(tail), api_json, derived_json
+    )
 
 
 def _filter() -> FindingFilter:
@@ -153,14 +163,33 @@ def _canonical(endpoint: str, repo: str, ref: str, commit_id: str):
     return None
 
 
+_PATH_MARK = "tulip-path-mark"
+
+
+def _prefix(endpoint: str, **values: str) -> str:
+    """url_for once per (script root, endpoint, values): a page of 50 findings would
+    otherwise spend more time building URLs than rendering."""
+    key = (request.script_root, endpoint, tuple(sorted(values.items())))
+    cache = _URL_PREFIXES
+    if key not in cache:
+        if len(cache) > 10_000:
+            cache.clear()
+        cache[key] = url_for(endpoint, **values)
+    return cache[key]
+
+
+_URL_PREFIXES: dict[tuple, str] = {}
+
+
 def thumb_src(repo: str, commit: str | None, path: str, size: int = 128) -> str | None:
     if not commit:
         return None
-    return url_for("thumbs.thumb", repo=repo, commit=commit, path=path.lstrip("/"), s=size)
+    base = _prefix("thumbs.thumb", repo=repo, commit=commit, path=_PATH_MARK)
+    return base.replace(_PATH_MARK, quote(path.lstrip("/"), safe="/")) + f"?s={size}"
 
 
 def commit_href(repo: str, commit: str | None) -> str | None:
-    return url_for("commits.page", repo=repo, ref=commit) if commit else None
+    return _prefix("commits.page", repo=repo, ref=commit) if commit else None
 
 
 @bp.get("/audits/<repo>/<ref>")
@@ -197,36 +226,37 @@ def api(repo: str, ref: str):
     listing = p.view.index.page(flt)
     raw = p.doc.get("findings") if isinstance(p.doc.get("findings"), list) else []
     shown = [raw[f.index] for f in listing.findings]
-    return jsonify(
-        {
-            "repo": repo,
-            "commit": p.commit.id,
-            "file": {"path": p.file.path, "hash": p.file.hash, "size": p.file.size},
-            "audit": {**p.doc, "findings": shown},
-            "page": {
-                "page": flt.page,
-                "per_page": flt.per_page,
-                "pages": listing.pages,
-                "total": listing.total,
-                "of": len(raw),
-                "filters": {k: v for k, v in flt.args().items() if k not in ("page", "per_page")},
-                "next": url_for(
-                    "audits.api", repo=repo, ref=p.commit.id, **flt.args(page=flt.page + 1)
-                )
-                if flt.page < listing.pages
-                else None,
-            },
-            "derived": p.view.as_dict(),
-            "links": {
-                "page": url_for("audits.page", repo=repo, ref=p.commit.id),
-                "commit": url_for("commits.page", repo=repo, ref=p.commit.id),
-                "lineage": url_for("lineage.page", repo=repo, ref=p.commit.id),
-                "report": url_for("audits.report", repo=repo, ref=p.commit.id)
-                if p.has_report
-                else None,
-            },
-        }
-    )
+    envelope = {
+        "repo": repo,
+        "commit": p.commit.id,
+        "file": {"path": p.file.path, "hash": p.file.hash, "size": p.file.size},
+        "audit": FINDINGS_TOKEN,
+        "page": {
+            "page": flt.page,
+            "per_page": flt.per_page,
+            "pages": listing.pages,
+            "total": listing.total,
+            "of": len(raw),
+            "filters": {k: v for k, v in flt.args().items() if k not in ("page", "per_page")},
+            "next": url_for("audits.api", repo=repo, ref=p.commit.id, **flt.args(page=flt.page + 1))
+            if flt.page < listing.pages
+            else None,
+        },
+        "derived": DERIVED_TOKEN,
+        "links": {
+            "page": url_for("audits.page", repo=repo, ref=p.commit.id),
+            "commit": url_for("commits.page", repo=repo, ref=p.commit.id),
+            "lineage": url_for("lineage.page", repo=repo, ref=p.commit.id),
+            "report": url_for("audits.report", repo=repo, ref=p.commit.id)
+            if p.has_report
+            else None,
+        },
+    }
+    token = json.dumps(FINDINGS_TOKEN)
+    audit = p.api_json.replace(token, json.dumps(shown, separators=(",", ":")), 1)
+    body = json.dumps(envelope, separators=(",", ":")).replace(token, audit, 1)
+    body = body.replace(json.dumps(DERIVED_TOKEN), p.derived_json, 1)
+    return Response(body, mimetype="application/json")
 
 
 @bp.get("/audits/<repo>/<ref>/report.html")
