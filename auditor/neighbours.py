@@ -5,7 +5,7 @@ train/test leakage) goes through :func:`neighbour_graph`: the k nearest other ro
 row, by centred cosine. Below ``EXACT_BELOW`` rows it is exact (a chunked matrix product);
 above, an HNSW graph (faiss, MIT licence) answers, which costs about n log n instead of n².
 bench/scale_audit.py measures both: on 100k real-shaped 1024-d embeddings HNSW (M=32,
-efSearch=96, built on 256 principal components, its 40 candidates per row re-scored by their
+efSearch=128, built on 256 principal components, its 48 candidates per row re-scored by their
 exact cosine) finds >= 0.99 of the exact 10 nearest neighbours and of the pairs above the
 near-copy threshold; exact search of the whole graph overtakes HNSW
 between 16k and 32k rows on these 2 cores (``EXACT_BELOW`` = 20k).
@@ -51,12 +51,12 @@ EXACT_BELOW = 20_000
 GRAPH_K = 24
 #: HNSW settings: links per node, and the candidate lists when building and searching.
 HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 64
-HNSW_EF_SEARCH = 96
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128
 #: the graph is built on this many principal components of the centred unit rows...
 HNSW_DIMS = 256
 #: ...and this many candidates per row are re-scored by their exact full-space cosine
-HNSW_CANDIDATES = 40
+HNSW_CANDIDATES = 48
 
 _CHUNK = 2048
 _ANN_CHUNK = 65_536
