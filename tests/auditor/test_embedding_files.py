@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -132,3 +134,35 @@ def test_reference_file_of_another_width_is_refused(tmp_path):
     ref = make([("a", 0, 10), ("b", 1, 10)], dim=32, seed=1)
     with pytest.raises(InvalidEmbeddings, match="32-d embeddings but"):
         audit_embeddings(_npz(tmp_path / "e.npz", data), reference=_npz(tmp_path / "r.npz", ref))
+
+
+def test_store_records_stream_into_a_map_equal_to_collect(tmp_path):
+    import gc
+
+    from auditor.sources import collect_mapped
+    from pipelines.records import EmbeddingRecord, collect
+
+    rng = np.random.default_rng(0)
+    records = [
+        EmbeddingRecord(path=f"/{c}/{i:03d}.jpg", label=c, sha256=f"{c}{i}", size=1,
+                        architecture="synthetic", embedding=rng.normal(size=8).astype(np.float32))
+        for i in range(40)
+        for c in ("b", "a")
+    ]  # fmt: skip
+    records.append(
+        EmbeddingRecord(path="/a/bad.jpg", label="a", sha256="x", size=1,
+                        architecture="synthetic", status="unreadable", reason="truncated")
+    )  # fmt: skip
+    want = collect(records)
+    got = collect_mapped(iter(records[::-1]), map_from=10)
+    assert isinstance(got.vectors, np.memmap)
+    assert got.paths == want.paths and got.labels == want.labels and got.sha256 == want.sha256
+    assert np.array_equal(np.asarray(got.vectors), want.vectors)
+    assert [r.path for r in got.unreadable] == ["/a/bad.jpg"]
+    folder = Path(got.vectors.filename).parent
+    assert folder.exists()
+    del got
+    gc.collect()
+    assert not folder.exists()  # the scratch map goes with the array
+    small = collect_mapped(iter(records), map_from=1000)
+    assert not isinstance(small.vectors, np.memmap)
