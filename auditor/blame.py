@@ -14,17 +14,15 @@ Imports point one way: ``auditor`` imports ``pipelines``, never the CLI.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pipelines.backend import Backend
-from pipelines.errors import CommitConflict, CommitNotFound, FileNotFound, TulipError
+from pipelines.errors import CommitNotFound, TulipError
 from pipelines.info import CommitInfo, RepoInfo, iso
+from pipelines.layout import AUDIT_FILE, MODEL_FILES, MalformedDocument, read_json, stat_optional
 from pipelines.refs import Ref, parse_ref
-
-from .lineage import AUDIT_FILE, MODEL_FILES
 
 GATE_MARK = "gate blocked"
 SEVERITY_ORDER = {"fail": 0, "warn": 1, "info": 2}
@@ -251,10 +249,8 @@ class _Repos:
 
 
 def _has_file(backend: Backend, c: CommitInfo, path: str) -> bool:
-    try:
-        return backend.inspect_file(c.repo, c.id, path).type == "file"
-    except (FileNotFound, CommitConflict):
-        return False
+    """Does the finished commit ``c`` hold a file at ``path`` (a running one holds nothing yet)?"""
+    return c.finished is not None and stat_optional(backend, c.repo, c.id, path) is not None
 
 
 def blame(
@@ -310,13 +306,13 @@ def blame(
             audits.append(AuditSummary(ac.repo, ac.id, "error", {}, 0, {}, error=ac.error))
             continue
         try:
-            doc = json.loads(backend.get_file(ac.repo, ac.id, audit_file))
-        except (TulipError, ValueError) as e:
+            doc = read_json(backend, ac.repo, ac.id, audit_file)
+        except MalformedDocument as e:
             audits.append(AuditSummary(ac.repo, ac.id, "unreadable", {}, 0, {}, error=str(e)))
             continue
-        if not isinstance(doc, dict):
+        if doc is None:
             audits.append(
-                AuditSummary(ac.repo, ac.id, "unreadable", {}, 0, {}, error="not a JSON object")
+                AuditSummary(ac.repo, ac.id, "unreadable", {}, 0, {}, error=f"no {audit_file}")
             )
             continue
         findings = [f for f in doc.get("findings") or [] if isinstance(f, dict)]
@@ -418,10 +414,10 @@ def _is_audit_repo(backend: Backend, repo: str, audit_file: str) -> bool:
 
 def _audits_data(backend: Backend, audit: CommitInfo, audit_file: str, data_commit: str) -> bool:
     try:
-        doc = json.loads(backend.get_file(audit.repo, audit.id, audit_file))
-    except (TulipError, ValueError):
+        doc = read_json(backend, audit.repo, audit.id, audit_file)
+    except MalformedDocument:
         return False
-    data = doc.get("data") if isinstance(doc, dict) else None
+    data = doc.get("data") if doc is not None else None
     return isinstance(data, dict) and data.get("commit") == data_commit
 
 

@@ -11,10 +11,11 @@ from flask import Blueprint, abort, jsonify, redirect, render_template, request,
 from pipelines.backend import Backend
 from pipelines.errors import TulipError
 from pipelines.info import CommitInfo
+from pipelines.layout import CONVERSION_FILE, METRICS_FILE
 
 from ..cache import caches
 from ..charts import heat_colour
-from ..reads import CONVERSION_FILE, METRICS_FILE, read_json, resolve, set_member
+from ..reads import cached_json, resolve, set_member
 from ..request_store import get_backend
 from .audits import commit_href
 
@@ -24,7 +25,7 @@ bp = Blueprint("models", __name__)
 def _doc(backend: Backend, commit: CommitInfo | None, path: str) -> Any:
     if commit is None:
         return None
-    found = read_json(backend, commit.repo, commit.id, path, caches().json_docs)
+    found = cached_json(backend, commit.repo, commit.id, path, caches().json_docs)
     return None if found is None else found[1]
 
 
