@@ -21,10 +21,16 @@ from dataclasses import dataclass, field
 from pipelines.backend import Backend
 from pipelines.errors import CommitNotFound, TulipError
 from pipelines.info import CommitInfo, RepoInfo, iso
-from pipelines.layout import AUDIT_FILE, MODEL_FILES, MalformedDocument, read_json, stat_optional
+from pipelines.layout import (
+    AUDIT_FILE,
+    GATE_BLOCKED,
+    MODEL_FILES,
+    MalformedDocument,
+    read_json,
+    stat_optional,
+)
 from pipelines.refs import Ref, parse_ref
 
-GATE_MARK = "gate blocked"
 SEVERITY_ORDER = {"fail": 0, "warn": 1, "info": 2}
 
 
@@ -270,13 +276,13 @@ def blame(
         kind = "data"
     elif commit.error is None and _has_file(backend, commit, audit_file):
         kind = "audit"
-    elif model_file or (commit.error and GATE_MARK in commit.error):
+    elif model_file or (commit.error and GATE_BLOCKED in commit.error):
         kind = "model"
     else:
         kind = "output" if info is not None and info.type != "spec" else "spec"
     blocked = None
-    if commit.error and GATE_MARK in commit.error:
-        blocked = commit.error[commit.error.index(GATE_MARK) :]
+    if commit.error and GATE_BLOCKED in commit.error:
+        blocked = commit.error[commit.error.index(GATE_BLOCKED) :]
     elif commit.error:
         notes.append(f"{commit.repo}@{commit.id} failed: {commit.error}")
     if commit.error and model_file:

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.layout import AUDIT, AUDIT_FILE, REPORT_FILE, audit_before, parse_json
+from pipelines.layout import AUDIT, AUDIT_FILE, GATE_BLOCKED, REPORT_FILE, audit_before, parse_json
 
-GATE_PREFIX = "gate blocked"
 TOP_FINDINGS = 5
 
 
@@ -73,7 +72,7 @@ def on_job_finished(outcome) -> None:
         elif verdict == "warn":
             outcome.emit("audit.warned", subject, payload)
         return
-    if job.reason and GATE_PREFIX in job.reason:
+    if job.reason and GATE_BLOCKED in job.reason:
         audit = next((r for r in outcome.inputs if r.repo == AUDIT), None)
         outcome.emit(
             "gate.blocked",

@@ -22,7 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.errors import GateBlocked
-from pipelines.layout import AUDIT_FILE, AUDIT_SCHEMA, MalformedDocument, mounted, parse_json
+from pipelines.layout import (
+    AUDIT_FILE,
+    AUDIT_SCHEMA,
+    GATE_BLOCKED,
+    MalformedDocument,
+    mounted,
+    parse_json,
+)
 
 VERDICTS = ("pass", "warn", "fail")
 TOP_CHECKS = 3
@@ -77,7 +84,7 @@ def decide(
     if not isinstance(audit, dict) or audit.get("schema") != AUDIT_SCHEMA:
         schema = audit.get("schema") if isinstance(audit, dict) else type(audit).__name__
         raise GateBlocked(
-            f"gate blocked: {source} is not a {AUDIT_SCHEMA} document (schema {schema!r}); "
+            f"{GATE_BLOCKED}: {source} is not a {AUDIT_SCHEMA} document (schema {schema!r}); "
             "re-run the Audit pipeline"
         )
     data = audit.get("data") if isinstance(audit.get("data"), dict) else {}
@@ -87,18 +94,18 @@ def decide(
     findings = [f for f in audit.get("findings") or [] if isinstance(f, dict)]
     if verdict not in VERDICTS:
         raise GateBlocked(
-            f"gate blocked: audit {commit} has verdict {verdict!r}, expected pass, warn or fail"
+            f"{GATE_BLOCKED}: audit {commit} has verdict {verdict!r}, expected pass, warn or fail"
         )
     if verdict == "fail":
         failing = [f for f in findings if f.get("severity") == "fail"] or findings
         raise GateBlocked(
-            f"gate blocked: audit {commit} failed: {len(failing)} findings ({_why(failing)})"
+            f"{GATE_BLOCKED}: audit {commit} failed: {len(failing)} findings ({_why(failing)})"
         )
     wanted = set(data_commits) | ({data_commit} if data_commit else set())
     if wanted and commit and commit not in wanted:
         built = ", ".join(sorted(wanted))
         raise GateBlocked(
-            f"gate blocked: audit {commit} is of {repo or 'the data'} commit {commit}, but this "
+            f"{GATE_BLOCKED}: audit {commit} is of {repo or 'the data'} commit {commit}, but this "
             f"model comes from commit {built}; wait for the Audit of {built}"
         )
     return GateDecision(verdict, commit, repo, len(findings), top_checks(findings))
@@ -108,9 +115,9 @@ def check_gate(audit_dir: Path, *, data_commit: str | None = None) -> GateDecisi
     """Read ``audit_dir/audit.json`` (or ``audit_dir`` itself if it is the file) and decide."""
     path = audit_dir if audit_dir.is_file() else mounted(audit_dir, AUDIT_FILE)
     if not path.is_file():
-        raise GateBlocked(f"gate blocked: no {path.name} in {audit_dir}")
+        raise GateBlocked(f"{GATE_BLOCKED}: no {path.name} in {audit_dir}")
     try:
         audit = parse_json(path.read_bytes(), source=str(path))
     except (OSError, MalformedDocument) as e:
-        raise GateBlocked(f"gate blocked: {path} cannot be read as JSON ({e})") from e
+        raise GateBlocked(f"{GATE_BLOCKED}: {path} cannot be read as JSON ({e})") from e
     return decide(audit, data_commit=data_commit, source=str(path))

@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from auditor.lineage.exports import list_exports
+from auditor.status import last_good_commit
 from pipelines.backend import Backend
 from pipelines.errors import CommitNotFound, RepoNotFound
 from pipelines.info import CommitInfo
 from pipelines.layout import AUDIT, AUDIT_FILE, CONVERT, TFLITE_FILE, MalformedDocument, read_json
 
 from . import metadata
-from .source import file_hash, last_good_commit
+from .source import file_hash
 
 
 def _ref(commit: CommitInfo) -> str:

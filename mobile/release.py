@@ -30,7 +30,7 @@ from conversion.gate import decide
 from pipelines.backend import Backend
 from pipelines.errors import GateBlocked
 from pipelines.info import CommitInfo
-from pipelines.layout import AUDIT_FILE, TFLITE_FILE
+from pipelines.layout import AUDIT_FILE, GATE_BLOCKED, TFLITE_FILE
 
 from . import metadata
 from .errors import ExportNotRecorded, ExportTargetError, ModelNotPublished, OverrideWithoutReason
@@ -57,7 +57,7 @@ def gate_objection(source: ModelSource) -> str | None:
     except GateBlocked as e:
         return f"the gate blocks {_ref(source.commit)} on {_ref(source.audit.commit)}: " + str(
             e
-        ).removeprefix("gate blocked: ")
+        ).removeprefix(f"{GATE_BLOCKED}: ")
     return None
 
 

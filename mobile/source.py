@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from auditor.status import last_good_commit
 from pipelines.backend import Backend
 from pipelines.errors import CommitNotFound, RepoNotFound, TulipError
 from pipelines.info import USER, CommitInfo
@@ -86,31 +87,6 @@ def data_commits(backend: Backend, commit: CommitInfo) -> tuple[metadata.CommitR
         if info.origin == USER:
             found[(ref.repo, ref.id)] = metadata.CommitRef(ref.repo, ref.id)
     return tuple(found[k] for k in sorted(found))
-
-
-def last_good_commit(backend: Backend, commit: CommitInfo) -> CommitInfo | None:
-    """The commit that really produced the model a failed or blocked commit carries over.
-
-    Walks the parents for a finished commit without ``error`` whose ``optimized_graph.lite``
-    has the same content; if none has, the nearest one that holds a model at all.
-    """
-    carried = file_hash(backend, commit.repo, commit.id, TFLITE_FILE)
-    nearest = None
-    current = commit
-    while current.parent:
-        try:
-            current = backend.inspect_commit(commit.repo, current.parent)
-        except CommitNotFound:
-            break
-        if current.error or current.finished is None:
-            continue
-        digest = file_hash(backend, current.repo, current.id, TFLITE_FILE)
-        if digest is None:
-            continue
-        if carried is None or digest == carried:
-            return current
-        nearest = nearest or current
-    return nearest
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ CONVERSION_FILE = "/conversion.json"  # Convert: every variant, the gate's decis
 MODEL_FILES = (MODEL_FILE, TFLITE_FILE)  # what makes an output commit a model
 
 AUDIT_SCHEMA = "tulip.audit/v1"
+GATE_BLOCKED = "gate blocked"  # the first words of a job's reason when the gate refused a model
 
 # The ledger of mobile exports: one commit of /exports/<id>.json per export.
 EXPORTS_REPO = "tulip_exports"

@@ -55,3 +55,56 @@ write here, ``record_export``, and its reads).
 
 Imports point one way: ``auditor`` imports ``pipelines`` (and ``training``), never the CLI.
 """
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+# Each public name and the module that declares it: ``auditor.lineage.build_graph`` and
+# ``from auditor.lineage import upstream`` work, and importing the package imports none of them.
+_EXPORTS = {
+    **dict.fromkeys(
+        (
+            *("AUDIT", "COMMIT", "CONTAINS", "DATA", "DERIVATION", "EDGE_KINDS", "EXPORT"),
+            *("EXPORTED", "FILE", "GATED", "INPUT_OF", "INTRODUCED", "IS_AUDIT", "IS_MODEL"),
+            *("JOB", "MODEL", "NODE_TYPES", "OUTPUT", "PARENT", "PIPELINE", "PRODUCED"),
+            *("PROVENANCE", "REMOVED", "REPO", "SCHEMA", "SPEC", "SPEC_OF", "VERSION_OF"),
+            *("LineageError", "as_commit", "audit_node", "changes", "children_of"),
+            *("commit_node", "export_node", "file_class", "file_node", "has_files"),
+            *("is_data_commit", "job_node", "model_node", "model_of", "parent_of"),
+            *("pipeline_node", "repo_node", "require_files", "require_node", "walk"),
+        ),
+        "graph",
+    ),
+    **dict.fromkeys(("add_file_versions", "build_graph"), "build"),
+    **dict.fromkeys(
+        (
+            *("DIRECTIONS", "LineageView", "all_data_repos", "data_commits", "data_repos_near"),
+            *("downstream", "holding_commits", "influenced_commits", "lineage_around"),
+            *("live_files", "models", "node_for_ref", "subgraph", "upstream"),
+        ),
+        "queries",
+    ),
+    **dict.fromkeys(
+        ("CommitChanges", "TrainingDataDiff", "lineage_diff", "training_data_diff"), "diff"
+    ),
+    **dict.fromkeys(
+        (
+            *("TIMES", "canonical", "describe", "diff_text", "dot_quote", "from_node_link"),
+            *("grouped", "to_dot", "to_node_link", "to_text"),
+        ),
+        "render",
+    ),
+    **dict.fromkeys(
+        ("ExportRecord", "InvalidExportRecord", "list_exports", "record_export"), "exports"
+    ),
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'auditor.lineage' has no attribute {name!r}")
+    return getattr(import_module(f"auditor.lineage.{_EXPORTS[name]}"), name)

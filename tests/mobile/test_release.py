@@ -15,6 +15,7 @@ import pytest
 from auditor.lineage.build import build_graph
 from auditor.lineage.graph import EXPORTED, GATED, audit_node, commit_node, export_node, model_node
 from auditor.lineage.queries import upstream
+from auditor.status import last_good_commit
 from mobile import release
 from mobile import source as source_mod
 from mobile.errors import (
@@ -155,7 +156,7 @@ def test_a_blocked_commit_names_itself_its_reason_and_the_last_good_one(world, s
     source = source_mod.load_model_source(store, "Convert@master")
     assert source.blocked and source.requested.id == world.orchids
     assert source.commit.id == world.good  # the carried-over bytes are the good model's
-    assert source_mod.last_good_commit(store, source.requested).id == world.good
+    assert last_good_commit(store, source.requested).id == world.good
     assert source.blocked_audit.ref.verdict == "fail"
     before = snapshot(checkout)
     with pytest.raises(ModelNotPublished) as caught:

@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
             if settings.verbose:
                 os.environ[VERBOSE_ENV] = "1"  # the runner and the stages it starts
             cli.invoke(ctx)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit
     except click.exceptions.Exit as e:  # --help, --version
         sys.exit(e.exit_code)
     except BaseException as error:  # the one place errors become exit codes
