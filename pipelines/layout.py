@@ -20,13 +20,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .errors import BranchNotFound, CommitNotFound, FileNotFound, RepoNotFound, TulipError
-
-if TYPE_CHECKING:
-    from .backend import Backend
-    from .info import CommitInfo, FileInfo
+from .info import CommitInfo, FileInfo
 
 SPEC_SUFFIX = ".spec"
 SPEC_FILE = "/spec.json"
@@ -57,6 +54,21 @@ GATE_BLOCKED = "gate blocked"  # the first words of a job's reason when the gate
 # The ledger of mobile exports: one commit of /exports/<id>.json per export.
 EXPORTS_REPO = "tulip_exports"
 EXPORTS_DIR = "/exports"
+
+
+class Backend(Protocol):
+    """The reads below need only these methods of ``pipelines.backend.Backend`` (which both
+    backends implement), so this module imports no backend and any module may import it."""
+
+    def inspect_commit(self, repo: str, commit_id: str) -> CommitInfo: ...
+
+    def list_commits(
+        self, repo: str, branch: str | None = None, *, limit: int | None = None
+    ) -> list[CommitInfo]: ...
+
+    def inspect_file(self, repo: str, commit_id: str, path: str) -> FileInfo: ...
+
+    def get_file(self, repo: str, commit_id: str, path: str) -> bytes: ...
 
 
 class MalformedDocument(TulipError):

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 SHARED_ENV = "TULIP_SHARED"
+#: what TensorFlow's native code prints at start-up, which must not reach a user's terminal
+TENSORFLOW_NOISE = ("cudart_stub", "cuInit", "oneDNN", "absl::InitializeLog", "cpu_feature_guard")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.shared import TENSORFLOW_NOISE
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 
@@ -39,6 +41,21 @@ def run_demo(tmp_path: Path, env: dict, *args: str) -> tuple[dict, str]:
     )
     assert proc.returncode == 0, f"demo exited {proc.returncode}\nstderr:\n{proc.stderr[-4000:]}"
     return json.loads(proc.stdout), proc.stderr
+
+
+def quiet_tensorflow(stderr: str, store: str) -> None:
+    """Neither the terminal nor a stage's log shows TensorFlow's native start-up lines."""
+    from pipelines.store import EmbeddedStore
+
+    assert [w for w in TENSORFLOW_NOISE if w in stderr] == []
+    s = EmbeddedStore(store, create=False)
+    try:
+        logs = {p: s.logs(p) for p in ("Embed", "Train", "Audit", "Convert")}
+        assert "Train done:" in logs["Train"]  # the stage's own line is there, the noise is not
+        for pipeline, log in logs.items():
+            assert [w for w in TENSORFLOW_NOISE if w in log] == [], pipeline
+    finally:
+        s.close()
 
 
 def images_in(store: str, *commits: str) -> list[int]:
@@ -103,6 +120,7 @@ def test_demo_on_the_shared_flower_photos(tmp_path, flowers):
     assert result["architecture"] == "mobilenet_0.25_224"
     assert_story(result, tmp_path / "demo")
     assert "Round 2" in stderr and "orchids" in stderr
+    quiet_tensorflow(stderr, result["store"])
 
 
 def test_demo_offline_falls_back_to_generated_flowers(tmp_path):

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-TF_NOISE = ("cudart_stub", "cuInit", "oneDNN", "absl::InitializeLog", "cpu_feature_guard")
+from tests.shared import TENSORFLOW_NOISE
+
 SPECS = Path(__file__).resolve().parents[2] / "pipelines"
 
 
@@ -84,7 +85,7 @@ def test_tensorflow_start_up_lines_are_silenced_unless_verbose():
     bare = subprocess.run(
         [sys.executable, "-c", "import tensorflow"], capture_output=True, text=True, timeout=300
     ).stderr
-    noise = [word for word in TF_NOISE if word in bare]
+    noise = [word for word in TENSORFLOW_NOISE if word in bare]
     if not noise:
         pytest.skip("TensorFlow prints no start-up lines on this machine")
     env = {
