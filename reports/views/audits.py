@@ -7,6 +7,7 @@ and cached; a request then costs a commit lookup, a file lookup and a template r
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
