@@ -171,6 +171,9 @@ RANGES: dict[str, Range] = {
     "dims": Range(0, meaning="0 picks 6 per class"),
     "projection_points": Range(0),
     "threads": Range(0, meaning="0 is the library default"),
+    "exact_below": Range(0, meaning="rows below which neighbours are exact"),
+    "ann_threads": Range(0, meaning="0 is every core"),
+    "sample_per_class": Range(0, meaning="0 never samples"),
 }
 
 
