@@ -147,7 +147,7 @@ def test_no_readable_images_still_gives_a_document():
 
 def test_a_gallery_of_another_width_is_refused():
     gallery = make(BASE, dim=8)
-    with pytest.raises(IncompatibleEmbeddings, match="8-d but the data's are .*same architecture"):
+    with pytest.raises(IncompatibleEmbeddings, match=r"8-d but the data's are .*same architecture"):
         run_audit(make(BASE), reference=gallery, data_ref=REF)
     assert issubclass(IncompatibleEmbeddings, TulipError)  # the CLI's exit 2, one line
 
