@@ -24,7 +24,6 @@ from pathlib import Path
 from auditor.audit import AuditResult, run_audit
 from auditor.policy import Policy, load_policy
 from auditor.sources import (
-    DEFAULT_ARCHITECTURE,
     EmbeddingCache,
     class_files_in_dir,
     default_cache_dir,
@@ -40,6 +39,7 @@ from pipelines.errors import TulipError
 from pipelines.layout import AUDIT, EMBED, previous_audit
 from pipelines.records import EmbeddingSet
 from pipelines.refs import Ref, parse_ref
+from training.backbones import DEFAULT_ARCHITECTURE
 
 log = logging.getLogger(__name__)
 

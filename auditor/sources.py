@@ -22,9 +22,9 @@ from pipelines.backend import Backend
 from pipelines.errors import CommitNotFound, RepoNotFound, TulipError
 from pipelines.layout import EMBED, label_of
 from pipelines.records import SUFFIX, EmbeddingRecord, EmbeddingSet, collect
+from training.backbones import DEFAULT_ARCHITECTURE
 
 CACHE_ENV = "TULIP_CACHE"
-DEFAULT_ARCHITECTURE = "mobilenet_1.0_224"
 # Files at the top of a data repo that are documentation, not stray data.
 DOC_FILES = ("attribution", "readme", "license", "licence", "notice")
 

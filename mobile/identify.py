@@ -22,10 +22,6 @@ from . import metadata
 from .source import file_hash
 
 
-def _ref(commit: CommitInfo) -> str:
-    return f"{commit.repo}@{commit.id}"
-
-
 @dataclass(frozen=True)
 class StoreIdentity:
     """A model file's own account of itself, and what a store knows about it.
@@ -179,7 +175,7 @@ def identify_file(
         ):
             notes.append(
                 f"the manifest names {manifest.model.repo}@{manifest.model.commit}, but "
-                f"{_ref(published)} is the commit that published these bytes"
+                f"{published.ref} is the commit that published these bytes"
             )
         if manifest is not None and manifest.audit and manifest.audit.commit:
             try:

@@ -40,22 +40,18 @@ from .source import ModelSource, load_model_source
 EXPORT_SCHEMA = "tulip.mobile-export/v1"
 
 
-def _ref(commit: CommitInfo) -> str:
-    return f"{commit.repo}@{commit.id}"
-
-
 def gate_objection(source: ModelSource) -> str | None:
     """Why the gate refuses the model ``source`` holds (``conversion.gate``); None if it may go."""
     if source.audit is None:
-        return source.audit_problem or f"{_ref(source.commit)} has no audit"
+        return source.audit_problem or f"{source.commit.ref} has no audit"
     try:
         decide(
             source.audit.document,
             data_commits=[r.commit for r in source.data],
-            source=f"{_ref(source.audit.commit)}:{AUDIT_FILE}",
+            source=f"{source.audit.commit.ref}:{AUDIT_FILE}",
         )
     except GateBlocked as e:
-        return f"the gate blocks {_ref(source.commit)} on {_ref(source.audit.commit)}: " + str(
+        return f"the gate blocks {source.commit.ref} on {source.audit.commit.ref}: " + str(
             e
         ).removeprefix(f"{GATE_BLOCKED}: ")
     return None
@@ -66,9 +62,9 @@ def gate_objections(source: ModelSource) -> list[str]:
     objections = []
     if source.blocked:
         objections.append(
-            f"{_ref(source.requested)} holds no model of its own: its job failed "
+            f"{source.requested.ref} holds no model of its own: its job failed "
             f"({source.requested.error}); its {TFLITE_FILE} is carried over from "
-            f"{_ref(source.commit)}, the last good model"
+            f"{source.commit.ref}, the last good model"
         )
     gate = gate_objection(source)
     if gate is not None:
@@ -80,8 +76,7 @@ def _refusal(source: ModelSource, objections: list[str]) -> GateBlocked:
     ways = []
     if source.blocked and gate_objection(source) is None:
         ways.append(
-            f"export the last good model as what it is: tulip export mobile "
-            f"{_ref(source.commit)} ..."
+            f"export the last good model as what it is: tulip export mobile {source.commit.ref} ..."
         )
     ways.append("fix the data so the pipelines publish a model that passes its audit")
     ways.append("or pass --force --reason TEXT to export anyway (the override is recorded)")
@@ -158,7 +153,7 @@ def export_release(
         provenance=source.provenance(override_reason=override),
         labels=source.labels,
         created=when,
-        source=f"{_ref(source.commit)}:{TFLITE_FILE}",
+        source=f"{source.commit.ref}:{TFLITE_FILE}",
     )
     result = export_to_apps(
         stamped,

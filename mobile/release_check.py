@@ -22,10 +22,6 @@ CHECK_SCHEMA = "tulip.release-check/v1"
 SPLITS = ("test", "validation", "held-out", "all")
 
 
-def _ref(commit: CommitInfo) -> str:
-    return f"{commit.repo}@{commit.id}"
-
-
 @dataclass(frozen=True)
 class ReleaseCheck:
     source: ModelSource
@@ -50,7 +46,7 @@ class ReleaseCheck:
             "schema": CHECK_SCHEMA,
             "requested": {"repo": self.source.requested.repo, "commit": self.source.requested.id},
             "model": {"repo": self.source.commit.repo, "commit": self.source.commit.id},
-            "model_file": f"{_ref(self.source.commit)}:{TFLITE_FILE}",
+            "model_file": f"{self.source.commit.ref}:{TFLITE_FILE}",
             "blocked": (
                 {"commit": self.source.requested.id, "reason": self.source.requested.error}
                 if self.source.blocked
@@ -99,16 +95,16 @@ def check_release(
     source = ref if isinstance(ref, ModelSource) else load_model_source(backend, ref)
     if source.train is None:
         raise InvalidCheckInput(
-            f"{_ref(source.commit)} has no Train commit among its inputs, so there is no test "
+            f"{source.commit.ref} has no Train commit among its inputs, so there is no test "
             "split to check on; use `tulip predict` on images of your own"
         )
     splits = read_json(backend, source.train.repo, source.train.id, SPLITS_FILE)
     if not splits:
-        raise InvalidCheckInput(f"{_ref(source.train)} holds no readable {SPLITS_FILE}")
+        raise InvalidCheckInput(f"{source.train.ref} holds no readable {SPLITS_FILE}")
     paths = split_paths(splits, split)
     if not paths:
         raise InvalidCheckInput(
-            f"the {split} split of {_ref(source.train)} is empty; try --split held-out or all"
+            f"the {split} split of {source.train.ref} is empty; try --split held-out or all"
         )
     images = None
     for candidate in inputs_of(backend, source.train):
@@ -117,7 +113,7 @@ def check_release(
             break
     if images is None:
         raise InvalidCheckInput(
-            f"none of the inputs of {_ref(source.train)} holds {paths[0]}: cannot find the "
+            f"none of the inputs of {source.train.ref} holds {paths[0]}: cannot find the "
             "images the model was trained on"
         )
 

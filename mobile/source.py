@@ -36,11 +36,6 @@ from . import metadata
 from .errors import LabelsMismatch, ModelNotPublished, NotAModel
 from .labels import check_labels, parse_labels
 
-
-def _ref(commit: CommitInfo) -> str:
-    return f"{commit.repo}@{commit.id}"
-
-
 # -- reading the store ------------------------------------------------------------------------
 
 
@@ -109,12 +104,12 @@ def find_audit(backend: Backend, commit: CommitInfo) -> tuple[AuditInfo | None, 
     audit_commit = _input_with(backend, commit, AUDIT_FILE, prefer=AUDIT)
     if audit_commit is None:
         return None, (
-            f"{_ref(commit)} has no audit: none of its inputs holds {AUDIT_FILE} (is the Audit "
+            f"{commit.ref} has no audit: none of its inputs holds {AUDIT_FILE} (is the Audit "
             "pipeline one of Convert's inputs?)"
         )
     if audit_commit.error:
         return None, (
-            f"the audit job {_ref(audit_commit)} failed ({audit_commit.error}); its "
+            f"the audit job {audit_commit.ref} failed ({audit_commit.error}); its "
             f"{AUDIT_FILE} is left over from older data"
         )
     try:
@@ -122,7 +117,7 @@ def find_audit(backend: Backend, commit: CommitInfo) -> tuple[AuditInfo | None, 
     except MalformedDocument as e:
         return None, str(e)
     if doc is None:  # removed since _input_with saw it: nothing to ask
-        return None, f"{_ref(audit_commit)} holds no {AUDIT_FILE}"
+        return None, f"{audit_commit.ref} holds no {AUDIT_FILE}"
     ref = metadata.AuditRef(str(doc.get("verdict")), audit_commit.repo, audit_commit.id)
     return AuditInfo(ref, doc, audit_commit), None
 
@@ -202,8 +197,8 @@ def resolve_commit(backend: Backend, ref: str | CommitInfo) -> CommitInfo:
     commit = ref if isinstance(ref, CommitInfo) else backend.resolve(ref)
     if commit.finished is None:
         raise TulipError(
-            f"{_ref(commit)} is still being computed; wait for it with "
-            f"`tulip wait commit {_ref(commit)}` and try again"
+            f"{commit.ref} is still being computed; wait for it with "
+            f"`tulip wait commit {commit.ref}` and try again"
         )
     return commit
 
@@ -215,18 +210,18 @@ def _labels(
     found: list[tuple[str, list[str]]] = []
     raw = read_optional(backend, commit.repo, commit.id, TFLITE_LABELS_FILE)
     if raw is not None:
-        where = f"{_ref(commit)}:{TFLITE_LABELS_FILE}"
+        where = f"{commit.ref}:{TFLITE_LABELS_FILE}"
         found.append((where, parse_labels(raw, source=where)))
     if conversion and isinstance(conversion.get("labels"), list):
-        found.append((f"{_ref(commit)}:{CONVERSION_FILE}", list(conversion["labels"])))
+        found.append((f"{commit.ref}:{CONVERSION_FILE}", list(conversion["labels"])))
     if train is not None:
         raw = read_optional(backend, train.repo, train.id, LABELS_FILE)
         if raw is not None:
-            where = f"{_ref(train)}:{LABELS_FILE}"
+            where = f"{train.ref}:{LABELS_FILE}"
             found.append((where, parse_labels(raw, source=where)))
     if not found:
         raise LabelsMismatch(
-            f"{_ref(commit)} holds no {TFLITE_LABELS_FILE} and its inputs no "
+            f"{commit.ref} holds no {TFLITE_LABELS_FILE} and its inputs no "
             f"{LABELS_FILE}: the label order of the model's outputs is unknown"
         )
     first_where, first = found[0]
@@ -255,7 +250,7 @@ def load_model_source(backend: Backend, ref: str | CommitInfo) -> ModelSource:
         commit = last_good_commit(backend, requested)
         if commit is None:
             raise ModelNotPublished(
-                f"{_ref(requested)} holds no model: its job failed ({requested.error}) and no "
+                f"{requested.ref} holds no model: its job failed ({requested.error}) and no "
                 f"earlier {requested.repo} commit published one. Fix what the job reports "
                 "and let the pipelines run again",
                 commit=requested,
@@ -267,13 +262,13 @@ def load_model_source(backend: Backend, ref: str | CommitInfo) -> ModelSource:
         except TulipError:
             present = []
         raise NotAModel(
-            f"{_ref(commit)} holds no {TFLITE_FILE} (it has {present or 'no files'}); "
+            f"{commit.ref} holds no {TFLITE_FILE} (it has {present or 'no files'}); "
             "name a commit of the Convert pipeline's output, e.g. Convert@master"
         )
     conversion = read_json(backend, commit.repo, commit.id, CONVERSION_FILE)
     train = _input_with(backend, commit, LABELS_FILE, prefer=TRAIN)
     labels, labels_where = _labels(backend, commit, train, conversion)
-    source = f"{_ref(commit)}:{TFLITE_FILE}"
+    source = f"{commit.ref}:{TFLITE_FILE}"
     info = tflite_file.inspect_model(content, source=source)
     check_labels(labels, num_classes=info.num_classes, source=labels_where)
     data = data_commits(backend, commit)

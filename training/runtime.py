@@ -54,6 +54,7 @@ class _QuietLoader(importlib.abc.Loader):
         if not self._quiet():
             self._loader.exec_module(module)
             return
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the lines logged after start-up
         sys.stderr.flush()
         saved = os.dup(2)
         null = os.open(os.devnull, os.O_WRONLY)
@@ -92,7 +93,6 @@ def quiet_tensorflow(quiet: Callable[[], bool] | None = None) -> None:
     if "tensorflow" in sys.modules or any(isinstance(f, _QuietFinder) for f in sys.meta_path):
         return
     ask = quiet or (lambda: not verbose_requested())
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the lines logged after start-up
     sys.meta_path.insert(0, _QuietFinder(ask))
 
 

@@ -33,7 +33,7 @@ import numpy as np
 from pipelines.layout import LABELS_FILE, METRICS_FILE, MODEL_FILE, SPLITS_FILE, mounted
 from pipelines.layout import TRAIN as TRAIN_PIPELINE
 from pipelines.records import EmbeddingSet, load_dir
-from training.backbones import ARCHITECTURE_ENV, parse_architecture
+from training.backbones import ARCHITECTURE_ENV, DEFAULT_ARCHITECTURE, parse_architecture
 from training.head import Head, TrainingFailed, accuracy, fit_head, log_loss
 from training.runtime import stage_main
 from training.splits import TEST, TRAIN, VALIDATION, Splits, assign_splits
@@ -99,7 +99,7 @@ def resolve_architecture(requested: str | None, embeddings: EmbeddingSet) -> str
         log.warning(
             "$%s is %s but the embeddings are %s; using %s", ARCHITECTURE_ENV, env, found, found
         )
-    arch = requested or found or env or "mobilenet_1.0_224"
+    arch = requested or found or env or DEFAULT_ARCHITECTURE
     parse_architecture(arch)
     if found and found != arch:
         raise TrainingFailed(

@@ -190,6 +190,39 @@ def test_export_mobile_force_needs_a_reason_before_any_call(tmp_path, capsys):
     assert "--force needs --reason" in capsys.readouterr().err
 
 
+def test_export_mobile_check_says_what_flagged_means(backend, tmp_path, capsys):
+    release = mock.MagicMock()
+    release.forced = False
+    release.source.commit.repo, release.source.commit.id = "Convert", "c" * 32
+    release.source.architecture = "mobilenet_0.25_224 int8"
+    release.source.blocked = False
+    release.manifest.labels = ("daisy", "tulips")
+    release.manifest.audit = None
+    release.manifest.data = ()
+    release.result.asset_dirs = {}
+    release.export_id = "e1"
+    release.record = {
+        "device_check": {
+            "split": "test",
+            "images": 40,
+            "max_changed": 0.01,
+            "flagged": ["ios"],
+            "platforms": [
+                {"platform": "android", "accuracy": 0.9, "agreement": 1.0, "flagged": False},
+                {"platform": "ios", "accuracy": 0.7, "agreement": 0.8, "flagged": True},
+            ],
+        }
+    }
+    with mock.patch("mobile.release.export_release", autospec=True, return_value=release) as api:
+        assert run("export", "mobile", "Convert@master", "--ios", str(tmp_path), "--check") == 0
+    assert api.call_args.kwargs["device_check"] is True
+    out = capsys.readouterr().out
+    assert "ios 70.0% accurate, 80.0% agree FLAGGED" in out
+    [meaning] = [line for line in out.splitlines() if line.startswith("FLAGGED: ios:")]
+    assert "more than 1.0% of the predictions the pipeline makes with the same model" in meaning
+    assert f"`tulip mobile check Convert@{'c' * 32}` lists the images" in meaning
+
+
 # -- the one table ------------------------------------------------------------------------------
 
 
