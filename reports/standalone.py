@@ -266,7 +266,7 @@ def _store_lineage(doc: dict) -> dict | None:
     if not root or not data.get("repo") or not data.get("commit"):
         return None
     from auditor.lineage import build_graph, commit_node, subgraph, to_node_link
-    from pipelines.store import EmbeddedStore
+    from pipelines.embedded.store import EmbeddedStore
 
     store = EmbeddedStore(root, create=False)
     try:

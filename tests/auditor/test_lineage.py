@@ -14,8 +14,8 @@ import shutil
 import pytest
 
 from auditor import lineage as L
+from pipelines.embedded.store import EmbeddedStore
 from pipelines.errors import TulipError
-from pipelines.store import EmbeddedStore
 
 from .lineage_history import jpeg, shared_history
 
