@@ -70,7 +70,7 @@ def test_a_legacy_store_migrates_once_and_keeps_every_commit_and_file(legacy):
         b"daisy 1, retaken"
     )
     jobs = store.list_jobs("Copy")
-    assert [j.state for j in jobs][0] == "failure" and len(jobs) == 5
+    assert jobs[0].state == "failure" and len(jobs) == 5
     assert {d.state for d in store.list_datums("Copy", jobs[1].id)} <= {"success", "skipped"}
     assert [e.type for e in store.outbox.newest()] == ["job.failed"]
     assert store.fsck(verify_content=True) == []

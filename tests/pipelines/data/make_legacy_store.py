@@ -23,8 +23,9 @@ from pathlib import Path
 
 
 def build(root: Path) -> None:
-    from pipelines.runner import Runner
     from pipelines.store import EmbeddedStore
+
+    from pipelines.runner import Runner
 
     os.environ["TULIP_NO_AUTORUN"] = "1"
     s = EmbeddedStore(root)
@@ -66,9 +67,7 @@ def build(root: Path) -> None:
     Runner(s).run_until_idle()
     event = s.db.execute("SELECT id FROM outbox WHERE type = 'job.failed'").fetchone()[0]
     with s.transaction() as conn:
-        conn.execute(
-            "INSERT INTO endpoints(name, url) VALUES ('hook', 'http://127.0.0.1:9/hook')"
-        )
+        conn.execute("INSERT INTO endpoints(name, url) VALUES ('hook', 'http://127.0.0.1:9/hook')")
         conn.execute(
             "INSERT INTO deliveries(event_id, endpoint, state, attempts, next_attempt) "
             "VALUES (?, 'hook', 'retrying', 2, 0)",
