@@ -35,7 +35,12 @@ from auditor.features import auto_dims, fit_projection
 from auditor.findings import SCORES, Finding, audit_document, with_introduced_by
 from auditor.neighbours import duplicate_groups, nearest, similar_pairs
 from auditor.policy import Policy
+from pipelines.errors import TulipError
 from pipelines.records import EmbeddingSet
+
+
+class IncompatibleEmbeddings(TulipError):
+    """A reference gallery (or the previous commit) embedded in another space than the data."""
 
 
 @dataclass(frozen=True)
@@ -195,7 +200,7 @@ def _run_audit(
         (reference, "reference") if reference is not None else (previous, "previous commit")
     )
     if gallery is not None and len(gallery) and gallery.vectors.shape[1] != x.shape[1]:
-        raise ValueError(
+        raise IncompatibleEmbeddings(
             f"the {gallery_name} embeddings are {gallery.vectors.shape[1]}-d but the data's are "
             f"{x.shape[1]}-d: embed both with the same architecture"
         )

@@ -14,19 +14,23 @@ Imports point one way: ``auditor`` imports ``pipelines``, never the CLI.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pipelines.backend import Backend
-from pipelines.errors import CommitConflict, CommitNotFound, FileNotFound, TulipError
+from pipelines.errors import CommitNotFound, TulipError
 from pipelines.info import CommitInfo, RepoInfo, iso
+from pipelines.layout import (
+    AUDIT_FILE,
+    GATE_BLOCKED,
+    MODEL_FILES,
+    MalformedDocument,
+    read_json,
+    stat_optional,
+)
 from pipelines.refs import Ref, parse_ref
 
-from .lineage import AUDIT_FILE, MODEL_FILES
-
-GATE_MARK = "gate blocked"
 SEVERITY_ORDER = {"fail": 0, "warn": 1, "info": 2}
 
 
@@ -251,10 +255,8 @@ class _Repos:
 
 
 def _has_file(backend: Backend, c: CommitInfo, path: str) -> bool:
-    try:
-        return backend.inspect_file(c.repo, c.id, path).type == "file"
-    except (FileNotFound, CommitConflict):
-        return False
+    """Does the finished commit ``c`` hold a file at ``path`` (a running one holds nothing yet)?"""
+    return c.finished is not None and stat_optional(backend, c.repo, c.id, path) is not None
 
 
 def blame(
@@ -274,13 +276,13 @@ def blame(
         kind = "data"
     elif commit.error is None and _has_file(backend, commit, audit_file):
         kind = "audit"
-    elif model_file or (commit.error and GATE_MARK in commit.error):
+    elif model_file or (commit.error and GATE_BLOCKED in commit.error):
         kind = "model"
     else:
         kind = "output" if info is not None and info.type != "spec" else "spec"
     blocked = None
-    if commit.error and GATE_MARK in commit.error:
-        blocked = commit.error[commit.error.index(GATE_MARK) :]
+    if commit.error and GATE_BLOCKED in commit.error:
+        blocked = commit.error[commit.error.index(GATE_BLOCKED) :]
     elif commit.error:
         notes.append(f"{commit.repo}@{commit.id} failed: {commit.error}")
     if commit.error and model_file:
@@ -310,13 +312,13 @@ def blame(
             audits.append(AuditSummary(ac.repo, ac.id, "error", {}, 0, {}, error=ac.error))
             continue
         try:
-            doc = json.loads(backend.get_file(ac.repo, ac.id, audit_file))
-        except (TulipError, ValueError) as e:
+            doc = read_json(backend, ac.repo, ac.id, audit_file)
+        except MalformedDocument as e:
             audits.append(AuditSummary(ac.repo, ac.id, "unreadable", {}, 0, {}, error=str(e)))
             continue
-        if not isinstance(doc, dict):
+        if doc is None:
             audits.append(
-                AuditSummary(ac.repo, ac.id, "unreadable", {}, 0, {}, error="not a JSON object")
+                AuditSummary(ac.repo, ac.id, "unreadable", {}, 0, {}, error=f"no {audit_file}")
             )
             continue
         findings = [f for f in doc.get("findings") or [] if isinstance(f, dict)]
@@ -418,10 +420,10 @@ def _is_audit_repo(backend: Backend, repo: str, audit_file: str) -> bool:
 
 def _audits_data(backend: Backend, audit: CommitInfo, audit_file: str, data_commit: str) -> bool:
     try:
-        doc = json.loads(backend.get_file(audit.repo, audit.id, audit_file))
-    except (TulipError, ValueError):
+        doc = read_json(backend, audit.repo, audit.id, audit_file)
+    except MalformedDocument:
         return False
-    data = doc.get("data") if isinstance(doc, dict) else None
+    data = doc.get("data") if doc is not None else None
     return isinstance(data, dict) and data.get("commit") == data_commit
 
 

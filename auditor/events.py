@@ -13,11 +13,10 @@ happened:
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-GATE_PREFIX = "gate blocked"
-AUDIT_FILE = "/audit.json"
+from pipelines.layout import AUDIT, AUDIT_FILE, GATE_BLOCKED, REPORT_FILE, audit_before, parse_json
+
 TOP_FINDINGS = 5
 
 
@@ -46,22 +45,13 @@ def _summary(doc: dict, audit_repo: str, audit_commit: str) -> dict[str, Any]:
         ],
         "blamed_commits": list(blamed.values()),
         "audit": {"repo": audit_repo, "commit": audit_commit},
-        "report": {"repo": audit_repo, "commit": audit_commit, "path": "/report.html"},
+        "report": {"repo": audit_repo, "commit": audit_commit, "path": REPORT_FILE},
     }
 
 
 def _previous_verdict(outcome) -> str | None:
-    store, job = outcome.store, outcome.job
-    commit = store.inspect_commit(job.pipeline, job.id)
-    while commit.parent is not None:
-        commit = store.inspect_commit(job.pipeline, commit.parent)
-        if commit.error:
-            continue
-        try:
-            return json.loads(store.get_file(job.pipeline, commit.id, AUDIT_FILE)).get("verdict")
-        except Exception:  # an older commit without an audit: keep looking
-            continue
-    return None
+    before = audit_before(outcome.store, outcome.job.pipeline, outcome.job.id)
+    return None if before is None else before[1].get("verdict")
 
 
 def on_job_finished(outcome) -> None:
@@ -70,7 +60,7 @@ def on_job_finished(outcome) -> None:
         raw = outcome.read(AUDIT_FILE)
         if raw is None:
             return
-        doc = json.loads(raw)
+        doc = parse_json(raw, source=f"{job.pipeline}@{job.id}:{AUDIT_FILE}")
         data = doc.get("data") or {}
         subject = f"{data.get('repo')}@{data.get('commit')}"
         payload = _summary(doc, job.pipeline, job.id)
@@ -83,8 +73,8 @@ def on_job_finished(outcome) -> None:
         elif verdict == "warn":
             outcome.emit("audit.warned", subject, payload)
         return
-    if job.reason and GATE_PREFIX in job.reason:
-        audit = next((r for r in outcome.inputs if r.repo == "Audit"), None)
+    if job.reason and GATE_BLOCKED in job.reason:
+        audit = next((r for r in outcome.inputs if r.repo == AUDIT), None)
         outcome.emit(
             "gate.blocked",
             f"{job.pipeline}@{job.id}",

@@ -13,7 +13,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-SCHEMA = "tulip.audit/v1"
+from pipelines.layout import AUDIT_SCHEMA
+
+SCHEMA = AUDIT_SCHEMA
 SEVERITIES = ("info", "warn", "fail")
 
 CHECKS = (

@@ -43,7 +43,7 @@ from pipelines import __version__
 from pipelines.backend import Backend
 from pipelines.info import iso
 
-from .lineage import COMMIT, INPUT_OF, JOB, PRODUCED
+from .lineage.graph import COMMIT, INPUT_OF, JOB, PRODUCED
 
 PRODUCER = f"https://pypi.org/project/tulip-audit/{__version__}"
 FACET_SCHEMA = "https://pypi.org/project/tulip-audit/facets/1-0-0/{}.json"

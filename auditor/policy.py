@@ -103,7 +103,61 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 
 
 class InvalidPolicy(TulipError):
-    """A policy file that cannot be read, or names a check, key or value Tulip does not know."""
+    """A policy file that cannot be read, or names a check, key or value Tulip does not know,
+    or gives a value outside the range the check accepts."""
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric setting accepts; ``above`` makes the low end exclusive."""
+
+    low: float | None = None
+    high: float | None = None
+    above: bool = False
+    meaning: str = ""
+
+    def admits(self, value: float) -> bool:
+        if self.low is not None and (value <= self.low if self.above else value < self.low):
+            return False
+        return self.high is None or value <= self.high
+
+    def describe(self) -> str:
+        if self.low is not None and self.high is not None:
+            text = (
+                f"above {self.low:g} and at most {self.high:g}"
+                if self.above
+                else f"between {self.low:g} and {self.high:g}"
+            )
+        elif self.low is not None:
+            text = f"{'above' if self.above else 'at least'} {self.low:g}"
+        else:
+            text = f"at most {self.high:g}"
+        return text + (f" ({self.meaning})" if self.meaning else "")
+
+
+# The range of every numeric setting, by key (the same key means the same thing in each check).
+RANGES: dict[str, Range] = {
+    "near_threshold": Range(-1.0, 1.0, meaning="a cosine similarity"),
+    "threshold": Range(0.0, 1.0, meaning="an overlap score"),
+    "fail_fraction": Range(0.0, 1.0, meaning="a share of the class"),
+    "alpha": Range(0.0, 1.0, above=True, meaning="a p-value"),
+    "min_effect": Range(0.0),
+    "folds": Range(2),
+    "k": Range(1),
+    "candidates": Range(1),
+    "min_images": Range(1),
+    "min_added": Range(1),
+    "permutations": Range(1),
+    "ridge": Range(0.0, above=True),
+    "temperature": Range(0.0, above=True),
+    "regularization": Range(0.0),
+    "queue_factor": Range(0.0, above=True),
+    "max_ratio": Range(1.0, meaning="largest class over smallest"),
+    "seed": Range(0),
+    "dims": Range(0, meaning="0 picks 6 per class"),
+    "projection_points": Range(0),
+    "threads": Range(0, meaning="0 is the library default"),
+}
 
 
 def _check_value(section: str, key: str, value: Any, default: Any, source: str | None) -> Any:
@@ -121,13 +175,17 @@ def _check_value(section: str, key: str, value: Any, default: Any, source: str |
     if isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidPolicy(f"policy {where} must be an integer, got {value!r}")
-        if value < 0:
-            raise InvalidPolicy(f"policy {where} must not be negative, got {value}")
-        return value
-    if isinstance(default, float):
+    elif isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InvalidPolicy(f"policy {where} must be a number, got {value!r}")
-        return float(value)
+        value = float(value)
+    else:
+        return value
+    allowed = RANGES.get(key, Range(0))
+    if value != value or not allowed.admits(value):  # NaN is in no range
+        raise InvalidPolicy(
+            f"policy {where} = {value!r} is out of range: it must be {allowed.describe()}"
+        )
     return value
 
 

@@ -1,8 +1,17 @@
-"""Auditing with I/O: a data commit of a backend, or a plain folder, to an ``AuditResult``.
+"""The audit use cases: a data commit of a backend, or a plain folder, to an ``AuditResult``.
+
+``tulip audit`` and the Audit stage (``python -m auditor.stage``) both call these two
+functions, so an audit means the same thing from the command line and in the pipeline:
+
+* ``audit_commit(backend, ref)``: a data commit; its embeddings from Embed's output when
+  there is one, else computed here.
+* ``audit_folder(path)``: a folder of class subfolders (CI, or ``/pfs/<data>`` in the stage),
+  with Embed's records when the caller has them.
 
 ``run_audit`` (auditor/audit.py) is pure; this module gathers its inputs (embeddings, the
-reference gallery, the previous audit's embeddings for drift, the split of each file) and
-fills each finding's ``introduced_by`` from the path history, which is what blame reads.
+reference gallery, the previous audit's embeddings for drift, the split of each file). Given
+a store (``history``), it fills each finding's ``introduced_by`` from the path history, which
+is what blame reads, and writes the verdict onto the audited data commit.
 """
 
 from __future__ import annotations
@@ -13,27 +22,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from auditor.audit import AuditResult, run_audit
-from auditor.policy import Policy
+from auditor.policy import Policy, load_policy
 from auditor.sources import (
     EmbeddingCache,
     class_files_in_dir,
+    default_cache_dir,
     embed_images,
     embed_output_for,
     embeddings_for_commit,
-    previous_audit,
     records_from_backend,
     stray_records,
     with_stray,
 )
 from pipelines.backend import Backend
 from pipelines.errors import TulipError
+from pipelines.layout import AUDIT, EMBED, previous_audit
 from pipelines.records import EmbeddingSet
-from pipelines.refs import Ref
+from pipelines.refs import Ref, parse_ref
+from training.backbones import DEFAULT_ARCHITECTURE
 
 log = logging.getLogger(__name__)
 
-AUDIT_PIPELINE = "Audit"
 Progress = Callable[[str, int, int], None]
+"""``progress(step, done, total)``; step is ``embed`` or ``reference``."""
 
 
 @dataclass
@@ -45,6 +56,129 @@ class AuditInputs:
     previous: EmbeddingSet | None = None
     previous_ref: dict | None = None
     source: str = "computed"
+
+
+def audit_commit(
+    backend: Backend,
+    ref: Ref | str,
+    *,
+    reference: Ref | str | None = None,
+    policy: Policy | Path | None = None,
+    architecture: str | None = None,
+    cache: EmbeddingCache | None = None,
+    progress: Progress | None = None,
+    audit_repo: str = AUDIT,
+) -> AuditResult:
+    """Audit the data commit ``ref`` (``flower_photos@master``) of ``backend``.
+
+    ``reference``: a labelled gallery commit. ``policy``: a ``Policy`` or a policy file.
+    ``architecture``: the backbone for embeddings computed here (default: Embed's, else
+    ``mobilenet_1.0_224``). ``cache``: where computed embeddings are kept (default: the
+    store's cache). The previous audit in ``audit_repo`` gives drift its baseline. The
+    verdict is written onto the data commit's metadata.
+    """
+    pol = _policy(policy)
+    ref = parse_ref(ref) if isinstance(ref, str) else ref
+    if cache is None:
+        cache = EmbeddingCache(default_cache_dir(getattr(backend, "root", None)))
+    inputs = gather_commit(
+        backend,
+        ref,
+        reference=parse_ref(reference) if isinstance(reference, str) else reference,
+        architecture=architecture,
+        cache=cache,
+        progress=progress,
+    )
+    return _audit_with_history(inputs, pol, backend, audit_repo=audit_repo, audit_commit=None)
+
+
+def audit_folder(
+    folder: Path,
+    *,
+    reference: Path | None = None,
+    policy: Policy | Path | None = None,
+    architecture: str | None = None,
+    cache: EmbeddingCache | None = None,
+    progress: Progress | None = None,
+    embeddings: EmbeddingSet | None = None,
+    source: str | None = None,
+    data_ref: dict | None = None,
+    reference_ref: dict | None = None,
+    history: Backend | None = None,
+    audit_repo: str = AUDIT,
+    audit_commit: str | None = None,
+) -> AuditResult:
+    """Audit a folder of class subfolders (``<label>/<image>``), with no store needed.
+
+    ``embeddings``: the folder's records when already computed (Embed's output, named by
+    ``source``); otherwise they are computed through ``cache``. ``data_ref`` and
+    ``reference_ref`` name what the folders are copies of (``{"repo", "branch", "commit"}``);
+    by default their absolute paths. With ``history`` (the store the data commit lives in),
+    findings are blamed on commits, the previous audit in ``audit_repo`` gives drift its
+    baseline, and the verdict is written onto the data commit, naming ``audit_commit``.
+    """
+    pol = _policy(policy)
+    if cache is None:
+        cache = EmbeddingCache(default_cache_dir(getattr(history, "root", None)))
+    inputs = gather_dir(
+        folder,
+        reference=reference,
+        architecture=architecture,
+        cache=cache,
+        progress=progress,
+        embeddings=embeddings,
+    )
+    if source is not None:
+        inputs.source = source
+    if data_ref is not None:
+        inputs.data_ref = data_ref
+    if reference_ref is not None and inputs.reference is not None:
+        inputs.reference_ref = reference_ref
+    if history is None or not inputs.data_ref.get("commit"):
+        return audit(inputs, policy=pol)
+    return _audit_with_history(
+        inputs, pol, history, audit_repo=audit_repo, audit_commit=audit_commit
+    )
+
+
+def _policy(policy: Policy | Path | None) -> Policy:
+    return policy if isinstance(policy, Policy) else load_policy(policy)
+
+
+def _audit_with_history(
+    inputs: AuditInputs,
+    policy: Policy,
+    backend: Backend,
+    *,
+    audit_repo: str,
+    audit_commit: str | None,
+) -> AuditResult:
+    repo, commit = inputs.data_ref["repo"], inputs.data_ref["commit"]
+    if inputs.previous is None:
+        _add_previous(inputs, backend, audit_repo)
+    result = audit(
+        inputs,
+        policy=policy,
+        introduced_by=lambda paths: backend.introduced_by(repo, commit, paths),
+    )
+    record_verdict(backend, result.document, audit_commit=audit_commit, audit_repo=audit_repo)
+    return result
+
+
+def _add_previous(inputs: AuditInputs, backend: Backend, audit_repo: str) -> None:
+    """The embeddings of the last audited ancestor, for drift, when Embed kept them."""
+    repo, commit = inputs.data_ref["repo"], inputs.data_ref["commit"]
+    prev = previous_audit(backend, repo, commit, audit_repo=audit_repo)
+    if prev is None:
+        return
+    prev_commit = prev["data"]["commit"]
+    embed_commit = embed_output_for(backend, repo, prev_commit)
+    if embed_commit is None:
+        return
+    previous = records_from_backend(backend, EMBED, embed_commit)
+    if previous.architecture == inputs.data.architecture:
+        inputs.previous = previous
+        inputs.previous_ref = {"repo": repo, "commit": prev_commit}
 
 
 def splits_for(data: EmbeddingSet) -> dict[str, str]:
@@ -60,6 +194,7 @@ def audit(
     policy: Policy | None = None,
     introduced_by: Callable[[list[str]], dict[str, str]] | None = None,
 ) -> AuditResult:
+    """Run the checks on gathered inputs; ``introduced_by(paths)`` blames files on commits."""
     result = run_audit(
         inputs.data,
         reference=inputs.reference,
@@ -129,15 +264,6 @@ def gather_commit(
         inputs.reference, inputs.reference_ref = _reference(
             backend, reference, emb.architecture, cache, progress
         )
-    prev = previous_audit(backend, AUDIT_PIPELINE, data.repo, commit.id)
-    if prev is not None:
-        prev_commit = prev["data"]["commit"]
-        embed_commit = embed_output_for(backend, data.repo, prev_commit)
-        if embed_commit is not None:
-            previous = records_from_backend(backend, "Embed", embed_commit)
-            if previous.architecture == emb.architecture:
-                inputs.previous = previous
-                inputs.previous_ref = {"repo": data.repo, "commit": prev_commit}
     return inputs
 
 
@@ -148,35 +274,51 @@ def gather_dir(
     architecture: str | None = None,
     cache: EmbeddingCache | None = None,
     progress: Progress | None = None,
+    embeddings: EmbeddingSet | None = None,
 ) -> AuditInputs:
     """The inputs to audit a plain folder of class subfolders (for CI, no store needed)."""
-    arch = architecture or "mobilenet_1.0_224"
-    images, stray = class_files_in_dir(path)
-    if not images:
-        raise TulipError(f"{path} holds no images in class folders (<label>/<image>)")
-    data = embed_images(
-        images,
-        architecture=arch,
-        cache=cache,
-        progress=(lambda d, t: progress("embed", d, t)) if progress else None,
-    )
+    path = Path(path)
+    if embeddings is None:
+        arch = architecture or DEFAULT_ARCHITECTURE
+        images, stray = class_files_in_dir(path)
+        if not images:
+            raise TulipError(f"{path} holds no images in class folders (<label>/<image>)")
+        data = embed_images(
+            images,
+            architecture=arch,
+            cache=cache,
+            progress=(lambda d, t: progress("embed", d, t)) if progress else None,
+        )
+        source = "computed"
+    else:  # Embed's records; the folder only adds the files outside any class folder
+        arch = embeddings.architecture or architecture or DEFAULT_ARCHITECTURE
+        stray = class_files_in_dir(path)[1] if path.is_dir() else []
+        data, source = embeddings, "records"
     inputs = AuditInputs(
         with_stray(data, stray_records(stray)),
-        {"repo": str(Path(path).resolve()), "branch": None, "commit": None},
+        {"repo": str(path.resolve()), "branch": None, "commit": None},
+        source=source,
     )
     if reference is not None:
         ref_images, _ = class_files_in_dir(reference)
-        inputs.reference = embed_images(
-            ref_images,
-            architecture=arch,
-            cache=cache,
-            progress=(lambda d, t: progress("reference", d, t)) if progress else None,
-        )
-        inputs.reference_ref = {"repo": str(Path(reference).resolve()), "commit": None}
+        if ref_images:
+            inputs.reference = embed_images(
+                ref_images,
+                architecture=arch,
+                cache=cache,
+                progress=(lambda d, t: progress("reference", d, t)) if progress else None,
+            )
+            inputs.reference_ref = {"repo": str(Path(reference).resolve()), "commit": None}
     return inputs
 
 
-def record_verdict(backend: Backend, document: dict, *, audit_commit: str | None = None) -> None:
+def record_verdict(
+    backend: Backend,
+    document: dict,
+    *,
+    audit_commit: str | None = None,
+    audit_repo: str = AUDIT,
+) -> None:
     """Write the verdict and finding counts onto the audited data commit, where
     ``tulip inspect commit`` (and ``pachctl inspect commit``) users see them."""
     data = document.get("data") or {}
@@ -189,7 +331,7 @@ def record_verdict(backend: Backend, document: dict, *, audit_commit: str | None
     for severity, n in (document.get("summary", {}).get("severities") or {}).items():
         meta[f"tulip.findings.{severity}"] = str(n)
     if audit_commit:
-        meta["tulip.audit"] = f"{AUDIT_PIPELINE}@{audit_commit}"
+        meta["tulip.audit"] = f"{audit_repo}@{audit_commit}"
     try:
         backend.set_commit_metadata(data["repo"], data["commit"], meta)
     except NotImplementedError:

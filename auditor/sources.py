@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from pipelines.backend import Backend, LocalBlobs
-from pipelines.errors import CommitNotFound, FileNotFound, TulipError
-from pipelines.records import SUFFIX, EmbeddingRecord, EmbeddingSet, collect, label_of
+from pipelines.errors import CommitNotFound, RepoNotFound, TulipError
+from pipelines.layout import EMBED, label_of
+from pipelines.records import SUFFIX, EmbeddingRecord, EmbeddingSet, collect
+from training.backbones import DEFAULT_ARCHITECTURE
 
 CACHE_ENV = "TULIP_CACHE"
-EMBED_PIPELINE = "Embed"
 # Files at the top of a data repo that are documentation, not stray data.
 DOC_FILES = ("attribution", "readme", "license", "licence", "notice")
 
@@ -157,7 +158,7 @@ def class_files_in_dir(root: Path) -> tuple[list[tuple[str, Path]], list[tuple[s
         if not p.is_file():
             continue
         rel = "/" + p.relative_to(root).as_posix()
-        if rel.count("/") >= 2:
+        if label_of(rel):
             images.append((rel, p))
         elif not is_doc_file(rel):
             stray.append((rel, p))
@@ -193,12 +194,15 @@ def with_stray(data: EmbeddingSet, stray: list[EmbeddingRecord]) -> EmbeddingSet
 
 
 def embed_output_for(
-    backend: Backend, repo: str, commit_id: str, *, pipeline: str = EMBED_PIPELINE
+    backend: Backend, repo: str, commit_id: str, *, pipeline: str = EMBED
 ) -> str | None:
-    """The Embed commit computed from exactly this data commit, if there is one."""
+    """The Embed commit computed from exactly this data commit, if there is one.
+
+    A data commit and what the pipelines computed from it share one ID (a commit set).
+    """
     try:
         out = backend.inspect_commit(pipeline, commit_id)
-    except (CommitNotFound, TulipError):
+    except (CommitNotFound, RepoNotFound):
         return None
     if out.finished is None or out.error:
         return None
@@ -244,46 +248,15 @@ def embeddings_for_commit(
     """A data commit's embeddings, and where they came from ("Embed@<id>" or "computed")."""
     embed_commit = embed_output_for(backend, repo, commit_id)
     if embed_commit is not None:
-        data = records_from_backend(backend, EMBED_PIPELINE, embed_commit)
+        data = records_from_backend(backend, EMBED, embed_commit)
         if architecture is None or data.architecture in (None, architecture):
             files = {f.path for f in backend.walk_files(repo, commit_id)}
-            stray = [(p, 0) for p in sorted(files) if p.count("/") == 1 and not is_doc_file(p)]
-            return with_stray(data, stray_records(stray)), f"{EMBED_PIPELINE}@{embed_commit}"
-    arch = architecture or "mobilenet_1.0_224"
+            stray = [(p, 0) for p in sorted(files) if not label_of(p) and not is_doc_file(p)]
+            return with_stray(data, stray_records(stray)), f"{EMBED}@{embed_commit}"
+    arch = architecture or DEFAULT_ARCHITECTURE
     with tempfile.TemporaryDirectory(prefix="tulip-audit-") as tmp:
         files = local_files(backend, repo, commit_id, Path(tmp))
-        images = [(p, local) for p, local in files if p.count("/") >= 2]
-        stray = [(p, local) for p, local in files if p.count("/") == 1 and not is_doc_file(p)]
+        images = [(p, local) for p, local in files if label_of(p)]
+        stray = [(p, local) for p, local in files if not label_of(p) and not is_doc_file(p)]
         data = embed_images(images, architecture=arch, cache=cache, progress=progress)
         return with_stray(data, stray_records(stray)), "computed"
-
-
-def previous_audit(
-    backend: Backend, audit_repo: str, data_repo: str, data_commit: str
-) -> dict | None:
-    """The audit of the nearest ancestor of ``data_commit`` that has one (for drift)."""
-    try:
-        commits = backend.list_commits(audit_repo, "master")
-    except TulipError:
-        return None
-    audits: dict[str, dict] = {}
-    for c in reversed(commits):  # oldest first, so a re-audit of the same data wins
-        if c.finished is None or c.error:
-            continue
-        try:
-            doc = json.loads(backend.get_file(audit_repo, c.id, "/audit.json"))
-        except (FileNotFound, TulipError, json.JSONDecodeError):
-            continue
-        d = doc.get("data") or {}
-        if d.get("repo") == data_repo and d.get("commit"):
-            doc["_audit_commit"] = c.id
-            audits[d["commit"]] = doc
-    try:
-        commit = backend.inspect_commit(data_repo, data_commit)
-    except TulipError:
-        return None
-    while commit.parent is not None:
-        commit = backend.inspect_commit(data_repo, commit.parent)
-        if commit.id in audits:
-            return audits[commit.id]
-    return None

@@ -19,22 +19,11 @@ import sys
 import time
 from pathlib import Path
 
-from auditor.policy import load_policy
-from auditor.run import AUDIT_PIPELINE, AuditInputs, audit, record_verdict
-from auditor.sources import (
-    EmbeddingCache,
-    class_files_in_dir,
-    default_cache_dir,
-    embed_images,
-    embed_output_for,
-    previous_audit,
-    records_from_backend,
-    stray_records,
-    with_stray,
-)
-from pipelines.errors import TulipError
+from auditor.run import audit_folder
+from pipelines.layout import AUDIT, AUDIT_FILE, EMBED, mounted
 from pipelines.records import load_dir
 from pipelines.worker import STORE_ROOT_ENV
+from training.runtime import stage_main
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -70,69 +59,53 @@ def _open_backend():
     return None
 
 
+def _mount_commit(folder: Path) -> str | None:
+    """The commit a mounted input holds: Pachyderm (and the local engine) set ``<input>_COMMIT``."""
+    return os.environ.get(f"{folder.name}_COMMIT")
+
+
+def run(args: argparse.Namespace) -> str:
+    started = time.perf_counter()
+    reference = args.reference if args.reference is not None and args.reference.is_dir() else None
+    backend = _open_backend()
+    try:
+        result = audit_folder(
+            args.data,
+            reference=reference,
+            policy=args.policy,
+            embeddings=load_dir(args.embeddings),
+            source=f"{EMBED}@{os.environ.get(f'{EMBED}_COMMIT', '?')}",
+            data_ref={
+                "repo": args.data_repo or args.data.name,
+                "branch": "master",
+                "commit": _mount_commit(args.data),
+            },
+            reference_ref=None
+            if reference is None
+            else {
+                "repo": args.reference_repo or reference.name,
+                "commit": _mount_commit(reference),
+            },
+            history=backend,
+            audit_repo=os.environ.get("PPS_PIPELINE_NAME", AUDIT),
+            audit_commit=os.environ.get("PACH_JOB_ID"),
+        )
+    finally:
+        if backend is not None:
+            backend.close()
+    doc = result.document
+    args.out.mkdir(parents=True, exist_ok=True)
+    mounted(args.out, AUDIT_FILE).write_text(json.dumps(doc, indent=2, sort_keys=False))
+    top = ", ".join(f"{f['check']} {'/'.join(f['classes'])}" for f in doc["findings"][:3])
+    return (
+        f"audit {doc['verdict']}: {len(doc['findings'])} findings on {doc['summary']['images']} "
+        f"images in {time.perf_counter() - started:.1f}s" + (f" ({top})" if top else "")
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    started = time.perf_counter()
-    data_repo = args.data_repo or args.data.name
-    data_commit = os.environ.get(f"{args.data.name}_COMMIT")
-    job = os.environ.get("PACH_JOB_ID")
-    try:
-        policy = load_policy(args.policy)
-        data = load_dir(args.embeddings)
-        _images, stray = class_files_in_dir(args.data) if args.data.is_dir() else ([], [])
-        data = with_stray(data, stray_records(stray))
-        inputs = AuditInputs(
-            data,
-            {"repo": data_repo, "branch": "master", "commit": data_commit},
-            source=f"Embed@{os.environ.get('Embed_COMMIT', '?')}",  # noqa: SIM112 - Pachyderm's name
-        )
-        backend = _open_backend()
-        cache = EmbeddingCache(
-            default_cache_dir(
-                Path(os.environ[STORE_ROOT_ENV]) if os.environ.get(STORE_ROOT_ENV) else None
-            )
-        )
-        if args.reference is not None and args.reference.is_dir():
-            ref_images, _ = class_files_in_dir(args.reference)
-            if ref_images:
-                inputs.reference = embed_images(
-                    ref_images, architecture=data.architecture or "mobilenet_1.0_224", cache=cache
-                )
-                ref_name = args.reference_repo or args.reference.name
-                inputs.reference_ref = {
-                    "repo": ref_name,
-                    "commit": os.environ.get(f"{args.reference.name}_COMMIT"),
-                }
-        introduced = None
-        if backend is not None and data_commit:
-            prev = previous_audit(
-                backend, os.environ.get("PPS_PIPELINE_NAME", AUDIT_PIPELINE), data_repo, data_commit
-            )
-            if prev is not None:
-                embed_commit = embed_output_for(backend, data_repo, prev["data"]["commit"])
-                if embed_commit is not None:
-                    previous = records_from_backend(backend, "Embed", embed_commit)
-                    if previous.architecture == data.architecture:
-                        inputs.previous = previous
-                        inputs.previous_ref = {"repo": data_repo, "commit": prev["data"]["commit"]}
-            introduced = lambda paths: backend.introduced_by(data_repo, data_commit, paths)  # noqa: E731
-        result = audit(inputs, policy=policy, introduced_by=introduced)
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "audit.json").write_text(json.dumps(result.document, indent=2, sort_keys=False))
-        if backend is not None:
-            record_verdict(backend, result.document, audit_commit=job)
-            backend.close()
-    except TulipError as e:
-        print(f"audit failed: {e}", file=sys.stderr)
-        return 2
-    doc = result.document
-    top = ", ".join(f"{f['check']} {'/'.join(f['classes'])}" for f in doc["findings"][:3])
-    print(
-        f"audit {doc['verdict']}: {len(doc['findings'])} findings on {doc['summary']['images']} images "
-        f"in {time.perf_counter() - started:.1f}s" + (f" ({top})" if top else ""),
-        file=sys.stderr,
-    )
-    return 0
+    return stage_main("audit", lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -169,7 +169,7 @@ def naive_diff(s, a: str, b: str) -> tuple[list[str], dict[str, str]]:
 
 
 def bench_store(label: str, facts: dict) -> list[dict]:
-    from auditor import lineage as L
+    from auditor.lineage import build, diff, graph, queries, render
     from pipelines.embedded.store import EmbeddedStore
 
     s = EmbeddedStore(facts["root"])
@@ -180,8 +180,8 @@ def bench_store(label: str, facts: dict) -> list[dict]:
             "SELECT COUNT(*) FROM files WHERE repo = 'flower_photos' AND commit_id = ?",
             (facts["data"][-1],),
         ).fetchone()[0]
-        build_s, G = timed(lambda: L.build_graph(s), repeat=3 if label == "small" else 1)
-        bare_s, _ = timed(lambda: L.build_graph(s, include_files=False), repeat=3)
+        build_s, G = timed(lambda: build.build_graph(s), repeat=3 if label == "small" else 1)
+        bare_s, _ = timed(lambda: build.build_graph(s, include_files=False), repeat=3)
         what = f"{n_commits} commits in all, {len(facts['data'])} data commits, {n_files} files at head"
         rows.append(
             {
@@ -197,15 +197,15 @@ def bench_store(label: str, facts: dict) -> list[dict]:
 
         def files_by(method: str):
             def run():
-                H = L.build_graph(s, include_files=False)
-                L.add_file_versions(H, s, ["flower_photos"], method=method)
+                H = build.build_graph(s, include_files=False)
+                build.add_file_versions(H, s, ["flower_photos"], method=method)
                 return H
 
             return run
 
         hist_s, H1 = timed(files_by("history"), repeat=3 if label == "small" else 1)
         walk_s, H2 = timed(files_by("walk"), repeat=3 if label == "small" else 1)
-        assert L.canonical(H1) == L.canonical(H2), "the two file-history methods differ"
+        assert render.canonical(H1) == render.canonical(H2), "the two file-history methods differ"
         rows.append(
             {
                 "name": f"lineage build with file versions via find_commits, {label} store",
@@ -218,18 +218,20 @@ def bench_store(label: str, facts: dict) -> list[dict]:
             }
         )
         newest = next(c.id for c in s.list_commits("Convert") if not c.error)
-        model = L.model_node("Convert", newest)
-        q_s, up = timed(lambda: L.upstream(G, model, kinds=[L.COMMIT, L.FILE]), repeat=5)
+        model = graph.model_node("Convert", newest)
+        q_s, up = timed(
+            lambda: queries.upstream(G, model, kinds=[graph.COMMIT, graph.FILE]), repeat=5
+        )
         n_s, (commits, versions) = timed(lambda: naive_upstream(s, newest), repeat=3)
         graph_commits = {
             G.nodes[n]["commit"]
             for n in up
-            if G.nodes[n]["type"] == L.COMMIT and G.nodes[n].get("repo") == "flower_photos"
+            if G.nodes[n]["type"] == graph.COMMIT and G.nodes[n].get("repo") == "flower_photos"
         }
         graph_files = {
             (G.nodes[n]["repo"], G.nodes[n]["path"], G.nodes[n]["sha256"])
             for n in up
-            if G.nodes[n]["type"] == L.FILE
+            if G.nodes[n]["type"] == graph.FILE
         }
         assert graph_files == versions, "graph and naive upstream files differ"
         assert graph_commits == commits, "graph and naive upstream commits differ"
@@ -247,7 +249,9 @@ def bench_store(label: str, facts: dict) -> list[dict]:
         )
         early = facts["data"][len(facts["data"]) // 10]
         q_s, down = timed(
-            lambda: L.downstream(G, L.commit_node("flower_photos", early), kinds=[L.MODEL]),
+            lambda: queries.downstream(
+                G, graph.commit_node("flower_photos", early), kinds=[graph.MODEL]
+            ),
             repeat=5,
         )
         n_s, naive = timed(lambda: naive_downstream(s, early), repeat=1)
@@ -266,8 +270,8 @@ def bench_store(label: str, facts: dict) -> list[dict]:
         trains = [c.id for c in s.list_commits("Train") if not c.error and c.id in facts["data"]]
         first, last = trains[-1], trains[0]
         q_s, diff = timed(
-            lambda: L.training_data_diff(
-                G, L.model_node("Train", first), L.model_node("Train", last)
+            lambda: diff.training_data_diff(
+                G, graph.model_node("Train", first), graph.model_node("Train", last)
             ),
             repeat=5,
         )

@@ -85,7 +85,7 @@ def heldout_accuracy(variants: Path, images: Path, splits: dict, labels: list[st
     """Each variant's accuracy on validation+test images (about twice the test split alone)
     and on every image: top-1 figures to compare variants with, not held-out accuracies."""
     from conversion.evaluate import run_tflite
-    from pipelines.records import label_of
+    from pipelines.layout import label_of
     from training.backbones import normalize
     from training.images import decode
 
@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from conversion.convert import ConvertOptions, convert_stage
+    from pipelines.layout import SPLITS_FILE, mounted
     from training.train import TrainOptions, train
 
     tmp = None
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         work / "Train", args.images, work / "Convert", options=ConvertOptions(keep_variants=True)
     )
     timings["convert_s"] = round(time.perf_counter() - t0, 1)
-    splits = json.loads((work / "Train" / "splits.json").read_text())["files"]
+    splits = json.loads(mounted(work / "Train", SPLITS_FILE).read_text())["files"]
     base = logistic_baselines(embeddings, splits, args.seed)
     held = heldout_accuracy(work / "Convert" / "variants", args.images, splits, conv["labels"])
     if tmp is not None:

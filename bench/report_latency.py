@@ -56,6 +56,7 @@ def make_store(root: Path) -> dict:
     """3,000 real JPEGs in six classes and one synthetic audit of them."""
     os.environ["TULIP_NO_AUTORUN"] = "1"
     from pipelines.embedded.store import EmbeddedStore
+    from pipelines.layout import AUDIT_FILE, AUDIT_SCHEMA
 
     photos = sorted(FLOWERS.glob("*/*.jpg"))
     if len(photos) < 100:
@@ -98,7 +99,7 @@ def make_store(root: Path) -> dict:
     i, j = CLASSES.index("orchids"), CLASSES.index("tulips")
     matrix[i][j] = matrix[j][i] = 0.96
     doc = {
-        "schema": "tulip.audit/v1",
+        "schema": AUDIT_SCHEMA,
         "verdict": "fail",
         "data": {"repo": "flower_photos", "branch": "master", "commit": data},
         "reference": None,
@@ -113,7 +114,7 @@ def make_store(root: Path) -> dict:
     }
     store.create_repo("Audit")
     with store.start_commit("Audit", description="synthetic 3,000-image audit") as w:
-        w.put_bytes("/audit.json", json.dumps(doc).encode())
+        w.put_bytes(AUDIT_FILE, json.dumps(doc).encode())
     audit = store.resolve("Audit@master").id
     store.close()
     return {"data": data, "audit": audit, "thumb": paths[4], "doc_bytes": len(json.dumps(doc))}

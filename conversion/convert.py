@@ -38,8 +38,20 @@ from pathlib import Path
 import numpy as np
 
 from pipelines.errors import TulipError
-from pipelines.records import label_of
+from pipelines.layout import (
+    CONVERSION_FILE,
+    CONVERT,
+    LABELS_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    SPLITS_FILE,
+    TFLITE_FILE,
+    TFLITE_LABELS_FILE,
+    label_of,
+    mounted,
+)
 from training.images import UnreadableImage, decode
+from training.runtime import stage_main
 
 from .gate import GateDecision, check_gate
 from .variants import VARIANTS
@@ -47,7 +59,6 @@ from .variants import VARIANTS
 log = logging.getLogger(__name__)
 
 SCHEMA = "tulip.conversion/v1"
-PUBLISHED_FILE = "optimized_graph.lite"
 AUTO_ORDER = ("int8", "dynamic", "float16", "float32")
 DEFAULT_MIN_AGREEMENT = 0.97
 NORMALIZATION = "(x - 127.5) / 127.5"
@@ -71,7 +82,7 @@ def _sha256(data: bytes) -> str:
 
 
 def _load_split(model_dir: Path) -> dict[str, list[str]]:
-    path = model_dir / "splits.json"
+    path = mounted(model_dir, SPLITS_FILE)
     if not path.is_file():
         raise ConversionFailed(f"no splits.json in {model_dir}; is it the Train pipeline's output?")
     files = json.loads(path.read_text(encoding="utf-8"))["files"]
@@ -104,7 +115,7 @@ def _data_commit(images: Path, model_dir: Path) -> str | None:
     env = os.environ.get(f"{images.name}_COMMIT")
     if env:
         return env
-    metrics = model_dir / "metrics.json"
+    metrics = mounted(model_dir, METRICS_FILE)
     if metrics.is_file():
         commits = json.loads(metrics.read_text(encoding="utf-8")).get("data", {}).get("commits", {})
         return commits.get(images.name)
@@ -164,8 +175,8 @@ def convert_stage(
     if audit is not None:
         gate = check_gate(audit, data_commit=_data_commit(images, model_dir))
 
-    model_path = model_dir / "model.keras"
-    labels_path = model_dir / "retrained_labels.txt"
+    model_path = mounted(model_dir, MODEL_FILE)
+    labels_path = mounted(model_dir, LABELS_FILE)
     for p in (model_path, labels_path):
         if not p.is_file():
             raise ConversionFailed(f"no {p.name} in {model_dir}; run the Train pipeline first")
@@ -182,7 +193,7 @@ def convert_stage(
     size = (w, h)
     if model.output_shape[-1] != len(labels):
         raise ConversionFailed(
-            f"model.keras has {model.output_shape[-1]} outputs but retrained_labels.txt lists "
+            f"{model_path.name} has {model.output_shape[-1]} outputs but {labels_path.name} lists "
             f"{len(labels)} labels; re-run Train"
         )
 
@@ -285,7 +296,7 @@ def convert_stage(
         },
         "variants": results,
         "model": {
-            "file": "model.keras",
+            "file": model_path.name,
             "sha256": _sha256(model_path.read_bytes()),
             "labels_sha256": _sha256(labels_path.read_bytes()),
             "data_commit": _data_commit(images, model_dir),
@@ -301,27 +312,28 @@ def convert_stage(
     except ConversionFailed as e:
         report["failure"] = str(e)
         report["seconds"] = round(time.perf_counter() - t0, 2)
-        (out / "conversion.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+        mounted(out, CONVERSION_FILE).write_text(json.dumps(report, indent=1), encoding="utf-8")
         raise
     blob = blobs[chosen]
     report["published"] = {
         "variant": chosen,
-        "file": PUBLISHED_FILE,
+        "file": TFLITE_FILE.lstrip("/"),
         "size_bytes": len(blob),
         "sha256": _sha256(blob),
         "agreement": results[chosen]["agreement"],
         "accuracy": results[chosen]["accuracy"],
     }
     report["seconds"] = round(time.perf_counter() - t0, 2)
-    tmp = out / (PUBLISHED_FILE + ".tmp")
+    published = mounted(out, TFLITE_FILE)
+    tmp = published.with_name(published.name + ".tmp")
     tmp.write_bytes(blob)
-    tmp.replace(out / PUBLISHED_FILE)
-    shutil.copyfile(labels_path, out / "labels.txt")
+    tmp.replace(published)
+    shutil.copyfile(labels_path, mounted(out, TFLITE_LABELS_FILE))
     if options.keep_variants:
         (out / "variants").mkdir(exist_ok=True)
         for v, b in blobs.items():
             (out / "variants" / f"{v}.tflite").write_bytes(b)
-    (out / "conversion.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    mounted(out, CONVERSION_FILE).write_text(json.dumps(report, indent=1), encoding="utf-8")
     return report
 
 
@@ -347,7 +359,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     options = ConvertOptions(
         variant=args.variant,
         min_agreement=args.min_agreement,
@@ -355,20 +366,16 @@ def main(argv: list[str] | None = None) -> int:
         calibration_images=args.calibration_images,
         keep_variants=args.keep_variants,
     )
-    try:
+
+    def body() -> str:
         report = convert_stage(args.model, args.images, args.out, audit=args.audit, options=options)
-    except TulipError as e:
-        print(
-            str(e) if str(e).startswith("gate blocked") else f"Convert failed: {e}", file=sys.stderr
+        pub = report["published"]
+        return (
+            f"Convert done: published {pub['variant']} ({pub['size_bytes']:,} bytes, agreement "
+            f"{_pct(pub['agreement'])}, test accuracy {_pct(pub['accuracy'])})"
         )
-        return e.exit_code
-    pub = report["published"]
-    print(
-        f"Convert done: published {pub['variant']} ({pub['size_bytes']:,} bytes, agreement "
-        f"{_pct(pub['agreement'])}, test accuracy {_pct(pub['accuracy'])})",
-        file=sys.stderr,
-    )
-    return 0
+
+    return stage_main(CONVERT, body)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,12 @@ message names the file or folder and says what to do about it.
 
 from __future__ import annotations
 
-from pipelines.errors import TulipError
+from typing import TYPE_CHECKING
+
+from pipelines.errors import GateBlocked, TulipError
+
+if TYPE_CHECKING:
+    from pipelines.info import CommitInfo
 
 
 class InvalidModelFile(TulipError):
@@ -43,3 +48,26 @@ class UnknownPlatform(TulipError):
 
 class InvalidCheckInput(TulipError):
     """Inputs to the device check that do not fit together (no images, wrong counts)."""
+
+
+class NotAModel(TulipError):
+    """A commit that holds no ``optimized_graph.lite``: not a Convert output."""
+
+
+class ModelNotPublished(GateBlocked):
+    """A Convert commit whose job failed or was blocked: its files are carried over."""
+
+    def __init__(
+        self, message: str, *, commit: CommitInfo, last_good: CommitInfo | None = None
+    ) -> None:
+        super().__init__(message)
+        self.commit = commit
+        self.last_good = last_good
+
+
+class OverrideWithoutReason(TulipError):
+    """``force`` without a reason: an override must say why, for the lineage."""
+
+
+class ExportNotRecorded(TulipError):
+    """The files reached the apps but the export record could not be written."""

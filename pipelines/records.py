@@ -1,7 +1,8 @@
 """The embedding record: the one file the Embed pipeline writes per image, and that Train and
 Audit read. It lives in ``pipelines`` because it is the contract between stages.
 
-For the input file ``/<label>/<name>`` Embed writes ``/<label>/<name>.json``::
+For the input file ``/<label>/<name>`` Embed writes ``/<label>/<name>.json``; the label is the
+top-level folder (``pipelines.layout.label_of``)::
 
     {"schema": "tulip.embedding/v1", "path": "/daisy/1.jpg", "label": "daisy",
      "sha256": "<hex of the source bytes>", "size": 1234,
@@ -85,12 +86,6 @@ class EmbeddingRecord:
 def record_path(source_path: str) -> str:
     """Where the record of a source image lives in Embed's output."""
     return source_path + SUFFIX
-
-
-def label_of(source_path: str) -> str:
-    """The class of an image is its top-level folder: ``/daisy/1.jpg`` is a daisy."""
-    parts = source_path.strip("/").split("/")
-    return parts[0] if len(parts) > 1 else ""
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Reports and alerts: the Flask app over the store, standalone HTML reports, signed webhooks.
 
-Imports point one way: ``reports`` imports ``auditor``, ``mobile`` and ``pipelines``; nothing
-imports it but the CLI. Nothing runs at import: ``create_app`` registers the blueprints.
+Imports point one way: ``reports`` imports ``auditor`` and ``pipelines``; nothing imports it
+but the CLI. Nothing runs at import: ``create_app`` registers the blueprints.
 """
 
 from __future__ import annotations

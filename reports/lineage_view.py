@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
+from pipelines.layout import SPEC_SUFFIX
+
 from .graph_layout import Layout, layered_layout
 
 MAX_NODES = 400
@@ -56,14 +58,15 @@ class LineageView:
 
 
 def store_graph(backend) -> nx.MultiDiGraph:
-    from auditor.lineage import build_graph
+    from auditor.lineage.build import build_graph
 
     return build_graph(backend)
 
 
 def commit_lineage(G: nx.MultiDiGraph, repo: str, commit_id: str) -> LineageView:
     """Upstream and downstream of ``commit:<repo>@<id>`` in the store graph."""
-    from auditor.lineage import commit_node, subgraph
+    from auditor.lineage.graph import commit_node
+    from auditor.lineage.queries import subgraph
 
     center = commit_node(repo, commit_id)
     H = subgraph(G, center, "both")
@@ -85,7 +88,7 @@ def commit_lineage(G: nx.MultiDiGraph, repo: str, commit_id: str) -> LineageView
 
 
 def from_node_link(data: dict, center: str | None = None) -> LineageView | None:
-    """For the standalone report: node-link JSON (``auditor.lineage.to_node_link``)."""
+    """For the standalone report: node-link JSON (``auditor.lineage.render.to_node_link``)."""
     if not isinstance(data, dict) or not isinstance(data.get("nodes"), list):
         return None
     G = nx.MultiDiGraph()
@@ -152,7 +155,7 @@ def simplify(H: nx.MultiDiGraph, center: str, *, max_nodes: int = MAX_NODES) -> 
         elif t == "pipeline":
             views[n] = NodeView(
                 n, "pipeline", a.get("label") or n, f"spec commit {str(a.get('spec_commit'))[:8]}",
-                f"{a.get('name')}.spec", a.get("spec_commit"), "spec",
+                f"{a.get('name')}{SPEC_SUFFIX}", a.get("spec_commit"), "spec",
             )  # fmt: skip
         elif t in ("model", "audit"):
             owner = next(

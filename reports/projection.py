@@ -18,6 +18,7 @@ import numpy as np
 from pipelines.backend import Backend
 from pipelines.errors import TulipError
 from pipelines.info import CommitInfo, CommitRef
+from pipelines.layout import EMBED, SPEC_SUFFIX
 from pipelines.records import SCHEMA, SUFFIX, EmbeddingRecord, collect
 
 log = logging.getLogger(__name__)
@@ -72,8 +73,8 @@ def is_embedding_repo(backend: Backend, ref: CommitRef) -> bool:
 def embedding_commit(backend: Backend, commit: CommitInfo) -> CommitRef | None:
     """The Embed commit among an audit commit's direct inputs, if any."""
     candidates = sorted(
-        (p for p in commit.direct_provenance if not p.repo.endswith(".spec")),
-        key=lambda p: p.repo != "Embed",
+        (p for p in commit.direct_provenance if not p.repo.endswith(SPEC_SUFFIX)),
+        key=lambda p: p.repo != EMBED,
     )
     for ref in candidates:
         try:

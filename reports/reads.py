@@ -7,22 +7,24 @@ and whatever is derived from it are cached under it.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pipelines.backend import Backend
-from pipelines.errors import CommitConflict, FileNotFound, TulipError
+from pipelines.errors import TulipError
 from pipelines.info import CommitInfo, FileInfo
+from pipelines.layout import (
+    AUDIT,
+    AUDIT_FILE,
+    SPEC_SUFFIX,
+    MalformedDocument,
+    parse_json,
+    read_json,
+    stat_optional,
+)
 from pipelines.refs import parse_ref
 
 from .audit_view import summarize
 from .cache import LRU
-
-AUDIT_FILE = "/audit.json"
-REPORT_FILE = "/report.html"
-METRICS_FILE = "/metrics.json"
-CONVERSION_FILE = "/conversion.json"
-LABELS_FILE = "/retrained_labels.txt"
 
 
 def resolve(backend: Backend, repo: str, ref: str) -> CommitInfo:
@@ -30,27 +32,19 @@ def resolve(backend: Backend, repo: str, ref: str) -> CommitInfo:
     return backend.resolve(parse_ref(f"{repo}@{ref}"))
 
 
-def try_inspect(backend: Backend, repo: str, commit_id: str, path: str) -> FileInfo | None:
-    try:
-        info = backend.inspect_file(repo, commit_id, path)
-    except (FileNotFound, CommitConflict):
-        return None
-    return info if info.type == "file" else None
-
-
-def read_json(
+def cached_json(
     backend: Backend, repo: str, commit_id: str, path: str, cache: LRU
 ) -> tuple[FileInfo, Any] | None:
-    """The file's info and parsed JSON, or None when absent; a malformed file is a TulipError."""
-    info = try_inspect(backend, repo, commit_id, path)
+    """The file's info and parsed JSON, or None when absent; parsed once per blob hash.
+    A malformed file is ``MalformedDocument`` (a TulipError)."""
+    info = stat_optional(backend, repo, commit_id, path)
     if info is None:
         return None
 
     def parse() -> Any:
-        try:
-            return json.loads(backend.get_file(repo, commit_id, path))
-        except ValueError as e:
-            raise TulipError(f"{repo}@{commit_id}:{path} is not valid JSON ({e})") from None
+        return parse_json(
+            backend.get_file(repo, commit_id, path), source=f"{repo}@{commit_id}:{path}"
+        )
 
     return info, cache.get_or_make(info.hash, parse)
 
@@ -58,15 +52,16 @@ def read_json(
 def audit_repos(backend: Backend) -> list[str]:
     """Pipeline output repos whose head holds an ``audit.json`` (``Audit`` first)."""
     found = []
-    names = sorted(
-        {p.name for p in backend.list_pipelines()} | {"Audit"}, key=lambda n: n != "Audit"
-    )
+    names = sorted({p.name for p in backend.list_pipelines()} | {AUDIT}, key=lambda n: n != AUDIT)
     for name in names:
         try:
             head = backend.inspect_branch(name, "master").head
         except TulipError:
             continue
-        if head is not None and try_inspect(backend, name, head, AUDIT_FILE) is not None:
+        if head is None:
+            continue
+        commit = backend.inspect_commit(name, head)
+        if commit.finished is not None and stat_optional(backend, name, head, AUDIT_FILE):
             found.append(name)
     return found
 
@@ -82,7 +77,7 @@ def audit_timeline(backend: Backend, repo: str, summaries: LRU, *, limit: int = 
         elif c.error:
             row.update(verdict="error", error=c.error)
         else:
-            info = try_inspect(backend, repo, c.id, AUDIT_FILE)
+            info = stat_optional(backend, repo, c.id, AUDIT_FILE)
             if info is None:
                 row.update(verdict="none")
             else:
@@ -95,23 +90,23 @@ def audit_timeline(backend: Backend, repo: str, summaries: LRU, *, limit: int = 
 
 def _summary(backend: Backend, repo: str, commit_id: str) -> dict:
     try:
-        doc = json.loads(backend.get_file(repo, commit_id, AUDIT_FILE))
-    except ValueError:
+        doc = read_json(backend, repo, commit_id, AUDIT_FILE)
+    except MalformedDocument:
         return {"verdict": "unreadable"}
-    return summarize(doc) if isinstance(doc, dict) else {"verdict": "unreadable"}
+    return summarize(doc) if doc is not None else {"verdict": "none"}
 
 
 def set_member(backend: Backend, commit: CommitInfo, path: str) -> CommitInfo | None:
     """The commit of this commit's set (or provenance) that holds ``path``, itself first."""
-    if try_inspect(backend, commit.repo, commit.id, path):
+    if commit.finished is not None and stat_optional(backend, commit.repo, commit.id, path):
         return commit
     candidates = [c for c in backend.commit_set(commit.id) if c.repo != commit.repo]
     candidates += [
         backend.inspect_commit(r.repo, r.id)
         for r in commit.direct_provenance
-        if not r.repo.endswith(".spec")
+        if not r.repo.endswith(SPEC_SUFFIX)
     ]
     for c in candidates:
-        if c.finished is not None and try_inspect(backend, c.repo, c.id, path):
+        if c.finished is not None and stat_optional(backend, c.repo, c.id, path):
             return c
     return None

@@ -31,6 +31,7 @@ from pathlib import Path
 from markupsafe import Markup
 
 from pipelines.errors import InvalidPath, TulipError
+from pipelines.layout import parse_json
 from pipelines.refs import normalize_path
 
 from .audit_view import Source, build_view, chart_markup
@@ -265,7 +266,10 @@ def _store_lineage(doc: dict) -> dict | None:
     data = doc.get("data") if isinstance(doc.get("data"), dict) else {}
     if not root or not data.get("repo") or not data.get("commit"):
         return None
-    from auditor.lineage import build_graph, commit_node, subgraph, to_node_link
+    from auditor.lineage.build import build_graph
+    from auditor.lineage.graph import commit_node
+    from auditor.lineage.queries import subgraph
+    from auditor.lineage.render import to_node_link
     from pipelines.embedded.store import EmbeddedStore
 
     store = EmbeddedStore(root, create=False)
@@ -280,7 +284,8 @@ def _store_lineage(doc: dict) -> dict | None:
 def main(argv: list[str] | None = None) -> int:
     """The Audit stage's second step: ``audit.json`` + the image folders -> ``report.html``."""
     import argparse
-    import sys
+
+    from training.runtime import stage_main
 
     p = argparse.ArgumentParser(
         prog="python -m reports.standalone",
@@ -299,15 +304,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--out", type=Path, default=Path("/pfs/out/report.html"))
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    return stage_main("report", lambda: _write_from_args(args))
+
+
+def _write_from_args(args) -> str:
+    import os
+
     try:
-        doc = json.loads(args.audit.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        print(f"cannot read the audit document {args.audit}: {e}", file=sys.stderr)
-        return 1
-    if not isinstance(doc, dict):
-        print(f"{args.audit} is not an audit document (a JSON object)", file=sys.stderr)
-        return 1
+        raw = args.audit.read_bytes()
+    except OSError as e:
+        raise TulipError(f"cannot read the audit document {args.audit}: {e.strerror}") from e
+    doc = parse_json(raw, source=str(args.audit))
     mounts: dict[str, Path] = {}
     for key, folder in (("data", args.data), ("reference", args.reference)):
         where = doc.get(key) if isinstance(doc.get(key), dict) else {}
@@ -319,10 +326,8 @@ def main(argv: list[str] | None = None) -> int:
             lineage = json.loads(args.lineage.read_text(encoding="utf-8"))
         elif not args.no_store_lineage:
             lineage = _store_lineage(doc)
-    except Exception as e:
+    except Exception as e:  # a report without its lineage picture is still the report
         log.warning("report.html will have no lineage: %s", e)
-    import os
-
     try:
         write_report(
             args.out,
@@ -331,10 +336,9 @@ def main(argv: list[str] | None = None) -> int:
             lineage=lineage,
             audit_commit=os.environ.get("PACH_JOB_ID"),
         )
-    except (OSError, ValueError, TulipError) as e:
-        print(f"cannot write the report {args.out}: {e}", file=sys.stderr)
-        return 1
-    return 0
+    except (OSError, ValueError) as e:
+        raise TulipError(f"cannot write the report {args.out}: {e}") from e
+    return f"report written to {args.out}"
 
 
 if __name__ == "__main__":

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.shared import flower_photos
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("TULIP_SHARED", REPO_ROOT.parent / "shared"))
-FLOWERS = SHARED / "data" / "flower_photos"
 
 
 @pytest.fixture
@@ -71,6 +71,4 @@ def tulip_cli(tmp_path):
 
 @pytest.fixture(scope="session")
 def flowers() -> Path:
-    if not FLOWERS.exists():
-        pytest.skip(f"shared flower photos not found at {FLOWERS}")
-    return FLOWERS
+    return flower_photos()

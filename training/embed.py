@@ -20,11 +20,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.errors import TulipError
-from pipelines.records import EmbeddingRecord, label_of, record_path
+from pipelines.layout import EMBED, label_of
+from pipelines.records import EmbeddingRecord, record_path
 from pipelines.worker import Datum, run_batched
 from training.backbones import Embedder, default_architecture, load_embedder
 from training.embedding import FileEmbedding, embed_files
+from training.runtime import stage_main
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +140,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    try:
+
+    def body() -> str:
         embedder = load_embedder(args.architecture or default_architecture(), tflite=args.embedder)
         stats = EmbedStats()
         process = make_processor(
@@ -151,14 +152,11 @@ def main(argv: list[str] | None = None) -> int:
             progress=lambda m: print(m, file=sys.stderr, flush=True),
         )
         run_batched(process, batch_size=max(args.datums_per_call, args.batch_size))
-    except TulipError as e:
-        print(f"Embed failed: {e}", file=sys.stderr)
-        return e.exit_code
-    print(
-        f"Embed done: {stats.images} files with {embedder.name}, {stats.unreadable} unreadable",
-        file=sys.stderr,
-    )
-    return 0
+        return (
+            f"Embed done: {stats.images} files with {embedder.name}, {stats.unreadable} unreadable"
+        )
+
+    return stage_main(EMBED, body)
 
 
 if __name__ == "__main__":

@@ -30,17 +30,17 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.errors import TulipError
+from pipelines.layout import LABELS_FILE, METRICS_FILE, MODEL_FILE, SPLITS_FILE, mounted
+from pipelines.layout import TRAIN as TRAIN_PIPELINE
 from pipelines.records import EmbeddingSet, load_dir
-from training.backbones import ARCHITECTURE_ENV, parse_architecture
+from training.backbones import ARCHITECTURE_ENV, DEFAULT_ARCHITECTURE, parse_architecture
 from training.head import Head, TrainingFailed, accuracy, fit_head, log_loss
+from training.runtime import stage_main
 from training.splits import TEST, TRAIN, VALIDATION, Splits, assign_splits
 
 log = logging.getLogger(__name__)
 
 METRICS_SCHEMA = "tulip.metrics/v1"
-LABELS_FILE = "retrained_labels.txt"
-MODEL_FILE = "model.keras"
 CONSISTENCY_SAMPLE = 16
 
 
@@ -99,7 +99,7 @@ def resolve_architecture(requested: str | None, embeddings: EmbeddingSet) -> str
         log.warning(
             "$%s is %s but the embeddings are %s; using %s", ARCHITECTURE_ENV, env, found, found
         )
-    arch = requested or found or env or "mobilenet_1.0_224"
+    arch = requested or found or env or DEFAULT_ARCHITECTURE
     parse_architecture(arch)
     if found and found != arch:
         raise TrainingFailed(
@@ -233,9 +233,13 @@ def train(embeddings_dir: Path, images_dir: Path, out: Path, options: TrainOptio
             "this is not a held-out figure; the test split is"
         )
     out.mkdir(parents=True, exist_ok=True)
-    model.save(out / MODEL_FILE)
-    (out / LABELS_FILE).write_text("".join(f"{label}\n" for label in labels), encoding="utf-8")
-    (out / "splits.json").write_text(json.dumps(splits.to_json_dict(), indent=1), encoding="utf-8")
+    model.save(mounted(out, MODEL_FILE))
+    mounted(out, LABELS_FILE).write_text(
+        "".join(f"{label}\n" for label in labels), encoding="utf-8"
+    )
+    mounted(out, SPLITS_FILE).write_text(
+        json.dumps(splits.to_json_dict(), indent=1), encoding="utf-8"
+    )
     final: dict[str, float] = {}
     for s in (TRAIN, VALIDATION, TEST):
         final[f"{s}/accuracy"] = results[s]["accuracy"]
@@ -254,7 +258,7 @@ def train(embeddings_dir: Path, images_dir: Path, out: Path, options: TrainOptio
         commits=_data_commits(embeddings_dir, images_dir),
         seconds=time.perf_counter() - t0,
     )
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
+    mounted(out, METRICS_FILE).write_text(json.dumps(metrics, indent=1), encoding="utf-8")
     return metrics
 
 
@@ -364,10 +368,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    import tensorflow as tf
-
-    tf.config.experimental.enable_op_determinism()
     options = TrainOptions(
         architecture=args.architecture,
         fine_tune_layers=args.fine_tune_layers,
@@ -377,19 +377,20 @@ def main(argv: list[str] | None = None) -> int:
         validation=args.validation_fraction,
         test=args.test_fraction,
     )
-    try:
+
+    def body() -> str:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
         metrics = train(args.embeddings, args.images, args.out, options)
-    except TulipError as e:
-        print(f"Train failed: {e}", file=sys.stderr)
-        return e.exit_code
-    acc = metrics["accuracy"]
-    print(
-        f"Train done: {metrics['architecture']} {metrics['head']['kind']} head on "
-        f"{metrics['splits']['sizes']}; test accuracy "
-        f"{'n/a' if acc is None else f'{acc:.3f}'}",
-        file=sys.stderr,
-    )
-    return 0
+        acc = metrics["accuracy"]
+        return (
+            f"Train done: {metrics['architecture']} {metrics['head']['kind']} head on "
+            f"{metrics['splits']['sizes']}; test accuracy "
+            f"{'n/a' if acc is None else f'{acc:.3f}'}"
+        )
+
+    return stage_main(TRAIN_PIPELINE, body)
 
 
 if __name__ == "__main__":

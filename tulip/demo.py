@@ -26,6 +26,7 @@ from pathlib import Path
 
 from pipelines.backend import Backend
 from pipelines.errors import GateBlocked, TulipError
+from pipelines.layout import AUDIT, AUDIT_FILE, CONVERT, EMBED, TENSORBOARD, read_json
 from tulip.demo_data import (
     CLASSES,
     FALLBACK_ARCHITECTURE,
@@ -203,8 +204,7 @@ class Demo:
         self.say(f"   pipelines finished in {time.monotonic() - start:.0f}s")
 
     def _audit(self, commit_id: str) -> dict:
-        raw = self.backend.get_file("Audit", commit_id, "/audit.json")
-        return json.loads(raw)
+        return read_json(self.backend, AUDIT, commit_id, AUDIT_FILE) or {}
 
     def _job(self, pipeline: str, commit_id: str):
         return self.backend.inspect_job(pipeline, commit_id)
@@ -242,9 +242,9 @@ class Demo:
     ) -> RoundResult:
         if set_id is not None:
             self._wait(set_id)
-        audit = self._output("Audit", set_id)
-        convert = self._output("Convert", set_id)
-        embed = self._job("Embed", self._output("Embed", set_id).id)
+        audit = self._output(AUDIT, set_id)
+        convert = self._output(CONVERT, set_id)
+        embed = self._job(EMBED, self._output(EMBED, set_id).id)
         doc = self._audit(audit.id)
         gate = "open" if convert.error is None else f"blocked: {convert.error}"
         findings = [
@@ -408,7 +408,7 @@ class Demo:
         )
         self._wait(*set_ids)
         r1 = self._round("round 1", round1, started, set_id=None)
-        tb = b.inspect_pipeline("Tensorboard").service_url
+        tb = b.inspect_pipeline(TENSORBOARD).service_url
         result.tensorboard = tb
         if tb:
             self.say(
@@ -475,7 +475,7 @@ class Demo:
             self.workdir / "android" / "tflite" / "app" / "src" / "main" / "assets" / "graph.lite"
         )
         if graph.exists():
-            from mobile.release import identify_file
+            from mobile.identify import identify_file
 
             ident = identify_file(graph, backend=b)
             result.identify = ident.as_dict()

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from auditor.findings import Finding
 from auditor.inputs import as_strings, check_severity
-from pipelines.records import label_of
+from pipelines.layout import label_of
 
 
 def unreadable_file(

@@ -7,7 +7,6 @@ and cached; a request then costs a commit lookup, a file lookup and a template r
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,12 +27,13 @@ from markupsafe import Markup
 from pipelines.backend import Backend
 from pipelines.errors import InvalidPath, TulipError
 from pipelines.info import CommitInfo, FileInfo
+from pipelines.layout import AUDIT_FILE, REPORT_FILE, read_json, stat_optional
 from pipelines.refs import normalize_path
 
 from ..audit_view import AuditView, Source, build_view, chart_markup
 from ..cache import caches
 from ..projection import projection_for
-from ..reads import AUDIT_FILE, REPORT_FILE, resolve, try_inspect
+from ..reads import resolve
 from ..request_store import get_backend
 from ..thumbnails import is_image_path
 
@@ -79,14 +79,9 @@ def class_listing(backend: Backend):
 
 
 def build_page(backend: Backend, commit: CommitInfo, info: FileInfo) -> AuditPage:
-    try:
-        doc = json.loads(backend.get_file(commit.repo, commit.id, AUDIT_FILE))
-    except ValueError as e:
-        raise TulipError(
-            f"{commit.repo}@{commit.id}:{AUDIT_FILE} is not valid JSON ({e})"
-        ) from None
-    if not isinstance(doc, dict):
-        raise TulipError(f"{commit.repo}@{commit.id}:{AUDIT_FILE} is not an audit document")
+    doc = read_json(backend, commit.repo, commit.id, AUDIT_FILE)
+    if doc is None:
+        raise TulipError(f"{commit.repo}@{commit.id} holds no {AUDIT_FILE}")
     from ..audit_view import document_projection
 
     projection = None
@@ -100,7 +95,7 @@ def build_page(backend: Backend, commit: CommitInfo, info: FileInfo) -> AuditPag
     view = build_view(doc, listing=class_listing(backend), projection=projection)
     charts = chart_markup(view, get_template_attribute("charts.html", "heatmap"),
                           get_template_attribute("charts.html", "scatter"))  # fmt: skip
-    has_report = try_inspect(backend, commit.repo, commit.id, REPORT_FILE) is not None
+    has_report = stat_optional(backend, commit.repo, commit.id, REPORT_FILE) is not None
     # The report body depends only on the (immutable) document and the app's URLs, so it is
     # rendered once per audit blob; a request renders just the page around it.
     body = Markup(
@@ -118,7 +113,7 @@ def build_page(backend: Backend, commit: CommitInfo, info: FileInfo) -> AuditPag
 
 def load_page(backend: Backend, repo: str, ref: str) -> AuditPage:
     commit = resolve(backend, repo, ref)
-    info = try_inspect(backend, repo, commit.id, AUDIT_FILE)
+    info = stat_optional(backend, repo, commit.id, AUDIT_FILE) if commit.finished else None
     if info is None:
         abort(404, f"{repo}@{commit.id} holds no {AUDIT_FILE}; is {repo} an audit pipeline's repo?")
     key = (repo, commit.id, info.hash, request.script_root)

@@ -9,15 +9,9 @@ from flask import Blueprint, jsonify, redirect, render_template, request, url_fo
 from pipelines.backend import Backend
 from pipelines.errors import TulipError
 from pipelines.info import CommitInfo
+from pipelines.layout import AUDIT_FILE, CONVERSION_FILE, METRICS_FILE, REPORT_FILE, stat_optional
 
-from ..reads import (
-    AUDIT_FILE,
-    CONVERSION_FILE,
-    METRICS_FILE,
-    REPORT_FILE,
-    resolve,
-    try_inspect,
-)
+from ..reads import resolve
 from ..request_store import get_backend
 from ..thumbnails import is_image_path
 from .audits import commit_href, thumb_src
@@ -59,10 +53,10 @@ def commit_data(backend: Backend, commit: CommitInfo, page: int) -> dict:
     except TulipError:
         subvenance = []
     holds = {
-        "audit": try_inspect(backend, commit.repo, commit.id, AUDIT_FILE) is not None,
-        "report": try_inspect(backend, commit.repo, commit.id, REPORT_FILE) is not None,
-        "metrics": try_inspect(backend, commit.repo, commit.id, METRICS_FILE) is not None,
-        "conversion": try_inspect(backend, commit.repo, commit.id, CONVERSION_FILE) is not None,
+        "audit": stat_optional(backend, commit.repo, commit.id, AUDIT_FILE) is not None,
+        "report": stat_optional(backend, commit.repo, commit.id, REPORT_FILE) is not None,
+        "metrics": stat_optional(backend, commit.repo, commit.id, METRICS_FILE) is not None,
+        "conversion": stat_optional(backend, commit.repo, commit.id, CONVERSION_FILE) is not None,
     } if commit.finished else {}  # fmt: skip
     return {
         "commit": commit,

@@ -3,9 +3,10 @@ import json
 import numpy as np
 import pytest
 
-from auditor.audit import run_audit
+from auditor.audit import IncompatibleEmbeddings, run_audit
 from auditor.policy import Policy
 from auditor.schema import validate_document
+from pipelines.errors import TulipError
 from pipelines.records import EmbeddingSet
 from tests.auditor.synthetic import make
 
@@ -146,8 +147,9 @@ def test_no_readable_images_still_gives_a_document():
 
 def test_a_gallery_of_another_width_is_refused():
     gallery = make(BASE, dim=8)
-    with pytest.raises(ValueError, match="same architecture"):
+    with pytest.raises(IncompatibleEmbeddings, match=r"8-d but the data's are .*same architecture"):
         run_audit(make(BASE), reference=gallery, data_ref=REF)
+    assert issubclass(IncompatibleEmbeddings, TulipError)  # the CLI's exit 2, one line
 
 
 def test_known_labels_alone_make_unknown_labels_new():

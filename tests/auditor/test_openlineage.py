@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from auditor import lineage as L
 from auditor import openlineage as OL
+from auditor.lineage.build import build_graph
+from auditor.lineage.graph import JOB, job_node
 
 from .lineage_history import shared_history
 
@@ -21,7 +22,7 @@ def history(tmp_path_factory):
 def graph(history):
     s = history.open()
     try:
-        return L.build_graph(s, include_files=False), OL.namespace_for(s)
+        return build_graph(s, include_files=False), OL.namespace_for(s)
     finally:
         s.close()
 
@@ -29,7 +30,7 @@ def graph(history):
 def test_events_for_a_job_carry_its_input_commits_and_output(history, graph, tmp_path):
     G, ns = graph
     assert ns.startswith("tulip://") and ns.endswith("/store")
-    job = L.job_node("Audit", history.ref1)
+    job = job_node("Audit", history.ref1)
     events = OL.run_events(G, namespace=ns, jobs=[job])
     assert [e.eventType.value for e in events] == ["START", "COMPLETE"]
     path = tmp_path / "events.jsonl"
@@ -60,7 +61,7 @@ def test_events_for_a_job_carry_its_input_commits_and_output(history, graph, tmp
 
 def test_a_blocked_job_ends_in_fail_with_its_reason(history, graph):
     G, ns = graph
-    events = OL.run_events(G, namespace=ns, jobs=[L.job_node("Convert", history.orchids)])
+    events = OL.run_events(G, namespace=ns, jobs=[job_node("Convert", history.orchids)])
     end = json.loads(OL.to_json_lines(events).splitlines()[-1])
     assert end["eventType"] == "FAIL"
     assert "gate blocked" in end["run"]["facets"]["errorMessage"]["message"]
@@ -69,7 +70,7 @@ def test_a_blocked_job_ends_in_fail_with_its_reason(history, graph):
 def test_every_job_gets_one_start_and_one_end(graph):
     G, ns = graph
     events = OL.run_events(G, namespace=ns)
-    jobs = [n for n, a in G.nodes(data=True) if a["type"] == L.JOB]
+    jobs = [n for n, a in G.nodes(data=True) if a["type"] == JOB]
     assert len(events) == 2 * len(jobs)
     runs = {}
     for e in events:

@@ -1,5 +1,6 @@
 import inspect
 import json
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +17,15 @@ from auditor.checks import (
     split_leakage,
     unreadable_file,
 )
-from auditor.policy import DEFAULTS, InvalidPolicy, Policy, default_policy_toml, load_policy
+from auditor.neighbours import near_duplicate_threshold
+from auditor.policy import (
+    DEFAULTS,
+    RANGES,
+    InvalidPolicy,
+    Policy,
+    default_policy_toml,
+    load_policy,
+)
 from pipelines.errors import TulipError
 from tests.auditor.synthetic import make
 
@@ -146,24 +155,56 @@ def _cross_class_copies(result) -> list[tuple[str, ...]]:
     return [tuple(f.files) for f in result.findings if f.check == "cross_class_duplicate"]
 
 
+def _bench(name: str) -> dict:
+    """One row of the benchmarks' last full run (bench/results.json, ``bench/run``)."""
+    rows = json.loads((Path(__file__).resolve().parents[2] / "bench" / "results.json").read_text())
+    found = [r for r in rows if r["name"] == name]
+    assert found, f"bench/results.json has no row {name!r}: re-run the calibration bench"
+    return found[0]
+
+
+@pytest.mark.parametrize("architecture", ["mobilenet_1.0_224", "mobilenet_0.25_224"])
+def test_each_backbone_threshold_sits_above_its_closest_distinct_photos(architecture):
+    """The calibration, from the data bench/near_copy_calibration.py measured on the 600 real
+    photos: no two distinct photos are called copies, and most edited copies are found."""
+    threshold = near_duplicate_threshold(architecture)
+    closest = _bench(f"closest distinct photos vs threshold [{architecture}]")
+    recall = _bench(f"edited copies found at the backbone's threshold [{architecture}]")
+    assert closest["baseline"] == threshold, "the bench ran with another threshold: re-run it"
+    assert closest["figure"] < threshold
+    assert recall["figure"] >= 0.8
+
+
+def test_the_colour_histogram_threshold_sits_above_its_closest_distinct_pictures():
+    threshold = near_duplicate_threshold("colour_histogram")
+    closest = _bench(
+        "colour_histogram: closest two distinct pictures of one class (centred cosine)"
+    )
+    assert closest["figure"] < threshold
+
+
 def test_near_copy_threshold_follows_the_backbone_unless_the_policy_sets_it():
-    # 0.85 is a copy in mobilenet_1.0_224's space (threshold 0.80) but not in
-    # mobilenet_0.25_224's, where distinct photos reach 0.88 (threshold 0.89)
+    loose, tight = (
+        near_duplicate_threshold(a) for a in ("mobilenet_1.0_224", "mobilenet_0.25_224")
+    )
+    assert loose < tight  # else there is nothing to tell apart
+    between, above = (loose + tight) / 2, min(1.0, tight + 0.02)
     ref = {"repo": "flowers", "branch": "master", "commit": "c1"}
     pair = ("/daisy/0_0.jpg", "/tulips/zz_copy.jpg")
-    big = run_audit(_with_near_copy_across_classes(0.85, "mobilenet_1.0_224"), data_ref=ref)
+    # a copy in the loose space, distinct in the tight one
+    big = run_audit(_with_near_copy_across_classes(between, "mobilenet_1.0_224"), data_ref=ref)
     assert pair in _cross_class_copies(big)
-    assert big.document["policy"]["cross_class_duplicate"]["near_threshold"] == 0.80
+    assert big.document["policy"]["cross_class_duplicate"]["near_threshold"] == loose
 
-    small = _with_near_copy_across_classes(0.85, "mobilenet_0.25_224")
+    small = _with_near_copy_across_classes(between, "mobilenet_0.25_224")
     result = run_audit(small, data_ref=ref)
     assert _cross_class_copies(result) == []
-    assert result.document["policy"]["split_leakage"]["near_threshold"] == 0.89
+    assert result.document["policy"]["split_leakage"]["near_threshold"] == tight
 
-    chosen = Policy.from_mapping({"cross_class_duplicate": {"near_threshold": 0.8}})
+    chosen = Policy.from_mapping({"cross_class_duplicate": {"near_threshold": loose}})
     assert pair in _cross_class_copies(run_audit(small, data_ref=ref, policy=chosen))
 
-    closer = _with_near_copy_across_classes(0.93, "mobilenet_0.25_224")
+    closer = _with_near_copy_across_classes(above, "mobilenet_0.25_224")
     assert pair in _cross_class_copies(run_audit(closer, data_ref=ref))
 
 
@@ -171,5 +212,35 @@ def test_a_policy_copied_from_the_printed_defaults_keeps_the_calibrated_near_thr
     p = tmp_path / "p.toml"
     p.write_text(default_policy_toml())
     tuned = load_policy(p).for_architecture("mobilenet_0.25_224")
-    assert tuned.settings["duplicate"]["near_threshold"] == 0.89
-    assert tuned.settings["split_leakage"]["near_threshold"] == 0.89
+    calibrated = near_duplicate_threshold("mobilenet_0.25_224")
+    assert calibrated != DEFAULTS["duplicate"]["near_threshold"]
+    assert tuned.settings["duplicate"]["near_threshold"] == calibrated
+    assert tuned.settings["split_leakage"]["near_threshold"] == calibrated
+
+
+def test_every_default_is_inside_its_range():
+    for section, values in DEFAULTS.items():
+        for key, value in values.items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                assert RANGES[key].admits(value), f"[{section}] {key} = {value}"
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "allowed"),
+    [
+        ("duplicate", "near_threshold", 5, "between -1 and 1 (a cosine similarity)"),
+        ("class_overlap", "threshold", 1.5, "between 0 and 1 (an overlap score)"),
+        ("class_overlap", "folds", 1, "at least 2"),
+        ("drift", "alpha", 0, "above 0 and at most 1 (a p-value)"),
+        ("label_issue", "temperature", 0.0, "above 0"),
+        ("class_imbalance", "max_ratio", 0.5, "at least 1 (largest class over smallest)"),
+        ("audit", "threads", -1, "at least 0 (0 is the library default)"),
+        ("drift", "min_effect", float("nan"), "at least 0"),
+    ],
+)
+def test_a_value_out_of_range_names_the_key_and_the_range(section, key, value, allowed):
+    with pytest.raises(InvalidPolicy) as caught:
+        Policy.from_mapping({section: {key: value}}, source="p.toml")
+    message = str(caught.value)
+    assert message.startswith(f"policy [{section}] {key} in p.toml = ")
+    assert message.endswith(f"is out of range: it must be {allowed}")

@@ -125,7 +125,10 @@ def test_pipeline_job_and_wait_verbs(tulip_cli, tmp_path):
     cli("create", "pipeline", "-f", str(spec))
     put = js(cli("put", "file", "d@master:/b.txt", "-f", "-", "-o", "json", input=b"x"))
     waited = js(cli("wait", "commit", f"d@{put['id']}", "--timeout", "120", "-o", "json"))
-    assert {c["repo"] for c in waited} == {"d", "Upper"} and all(c["finished"] for c in waited)
+    commits = waited["commits"]
+    assert waited["id"] == put["id"] and waited["finished"] is True
+    assert {c["repo"] for c in commits} == {"d", "Upper"} and all(c["finished"] for c in commits)
+    assert waited["audits"] == [] and waited["gates"] == []  # no Audit, no Convert here
     assert cli("get", "file", "Upper@master:/a.txt").stdout == b"HELLO"
     jobs = js(cli("list", "job", "-p", "Upper", "-o", "json"))
     assert jobs[0]["id"] == put["id"]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.mobile.apps import poets_checkout, snapshot
 from tests.mobile.release_store import scenario
-from tests.mobile.test_export import poets_checkout, snapshot
 
 pytestmark = pytest.mark.slow
 

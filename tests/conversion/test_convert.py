@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conversion.convert import ConversionFailed, ConvertOptions, convert_stage
-from tests.conversion.test_gate import FAILING, audit
+from tests.audits import FAILING, audit
 from tests.training.flowers import dirty_slice, fresh_dir, trained_model
 from training.backbones import normalize
 from training.images import decode

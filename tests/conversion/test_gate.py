@@ -8,25 +8,7 @@ import pytest
 
 from conversion.gate import check_gate, decide
 from pipelines.errors import GateBlocked
-
-
-def audit(verdict: str, findings=(), commit="c0ffee") -> dict:
-    return {
-        "schema": "tulip.audit/v1",
-        "verdict": verdict,
-        "data": {"repo": "flower_photos", "branch": "master", "commit": commit},
-        "reference": None,
-        "summary": {"images": 10, "classes": {}},
-        "findings": list(findings),
-    }
-
-
-FAILING = [
-    {"check": "lookalike_class", "severity": "fail"},
-    {"check": "class_overlap", "severity": "fail"},
-    {"check": "class_overlap", "severity": "fail"},
-    {"check": "label_issue", "severity": "warn"},
-]
+from tests.audits import FAILING, audit
 
 
 def test_fail_verdict_blocks_with_commit_count_and_top_checks():
@@ -36,7 +18,6 @@ def test_fail_verdict_blocks_with_commit_count_and_top_checks():
         str(e.value)
         == "gate blocked: audit c0ffee failed: 3 findings (class_overlap, lookalike_class)"
     )
-    assert e.value.exit_code == 3
 
 
 @pytest.mark.parametrize("verdict", ["pass", "warn"])
@@ -48,6 +29,31 @@ def test_pass_and_warn_let_the_model_through(verdict):
 def test_audit_of_another_data_commit_blocks():
     with pytest.raises(GateBlocked, match="gate blocked: audit c0ffee is of flower_photos"):
         decide(audit("pass"), data_commit="beef")
+
+
+def test_the_refusal_names_the_classes_of_each_top_check():
+    findings = [
+        {"check": "lookalike_class", "severity": "fail", "classes": ["orchids", "tulips"]},
+        {"check": "label_issue", "severity": "warn", "classes": ["daisy", "roses"]},
+    ]
+    with pytest.raises(GateBlocked) as e:
+        decide(audit("fail", findings))
+    assert (
+        str(e.value)
+        == "gate blocked: audit c0ffee failed: 1 findings (lookalike_class orchids/tulips)"
+    )
+
+
+def test_a_model_of_several_data_commits_passes_with_an_audit_of_one_of_them():
+    assert decide(audit("pass"), data_commits=["beef", "c0ffee"]).commit == "c0ffee"
+    with pytest.raises(GateBlocked, match="but this model comes from commit beef, f00d"):
+        decide(audit("pass"), data_commits=["f00d", "beef"])
+
+
+@pytest.mark.parametrize("verdict", [None, "maybe"])
+def test_an_audit_without_a_verdict_blocks(verdict):
+    with pytest.raises(GateBlocked, match=f"has verdict {verdict!r}, expected pass, warn or fail"):
+        decide(audit(verdict))
 
 
 def test_not_an_audit_document_blocks():

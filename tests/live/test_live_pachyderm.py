@@ -216,7 +216,8 @@ def test_the_seed_story(cluster, tmp_path):
         orchids
     ]
     try:
-        from auditor.lineage import build_graph, commit_node
+        from auditor.lineage.build import build_graph
+        from auditor.lineage.graph import commit_node
 
         G = build_graph(cluster, include_files=False)
         assert commit_node("flower_photos", orchids) in G

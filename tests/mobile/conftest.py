@@ -9,27 +9,17 @@ becomes a Dense softmax head; ``tf.lite.TFLiteConverter`` turns backbone + head 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.shared import shared_dir
+
 CLASSES = ("daisy", "dandelion", "tulips")
 TRAIN_PER_CLASS = 12
 TEST_PER_CLASS = 20
-
-
-def shared_dir() -> Path:
-    for candidate in (
-        os.environ.get("TULIP_SHARED"),
-        Path(__file__).resolve().parents[3] / "shared",
-        "/work/shared",
-    ):
-        if candidate and (Path(candidate) / "data" / "flower_photos").is_dir():
-            return Path(candidate)
-    raise RuntimeError("cannot find shared/data/flower_photos; set TULIP_SHARED")
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from tests.mobile.conftest import shared_dir
+from tests.shared import shared_dir
 
 ARCH = "mobilenet_0.25_224"
 DATA_CLASSES = ("daisy", "dandelion", "roses")

@@ -18,39 +18,7 @@ from mobile.errors import ExportTargetError, InvalidModelFile, LabelsMismatch
 from mobile.export import ASSET_DIRS, export_assets, export_to_apps
 from mobile.labels import format_labels, read_labels
 from mobile.metadata import read_manifest, verify
-
-OLD_MODEL = b"old graph.lite bytes"
-OLD_LABELS = b"cats\ndogs\n"
-
-
-def poets_checkout(root: Path, *, with_ios_data: bool = False) -> Path:
-    """The bits of a tensorflow-for-poets-2 checkout that matter, with an older export."""
-    app = root / "android/tflite/app"
-    (app / "src/main/java").mkdir(parents=True)
-    (app / "build.gradle").write_text("apply plugin: 'com.android.application'\n")
-    assets = root / ASSET_DIRS["android"]
-    assets.mkdir(parents=True)
-    (assets / "graph.lite").write_bytes(OLD_MODEL)
-    (assets / "labels.txt").write_bytes(OLD_LABELS)
-    (assets / "BUILD").write_text("# keep me\n")
-    (root / "ios/tflite").mkdir(parents=True)
-    (root / "ios/tflite/CameraExampleViewController.mm").write_text("// app\n")
-    if with_ios_data:
-        (root / ASSET_DIRS["ios"]).mkdir()
-    return root
-
-
-def snapshot(root: Path) -> dict[str, object]:
-    """Every path under root with its kind, bytes and mode: byte-identical means equal."""
-    state: dict[str, object] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames:
-            path = Path(dirpath, name)
-            state[str(path.relative_to(root)) + "/"] = path.stat().st_mode
-        for name in filenames:
-            path = Path(dirpath, name)
-            state[str(path.relative_to(root))] = (path.read_bytes(), path.stat().st_mode)
-    return state
+from tests.mobile.apps import poets_checkout, snapshot
 
 
 @pytest.fixture

@@ -12,14 +12,28 @@ from pathlib import Path
 
 import pytest
 
+from auditor.lineage.build import build_graph
+from auditor.lineage.graph import EXPORTED, GATED, audit_node, commit_node, export_node, model_node
+from auditor.lineage.queries import upstream
+from auditor.status import last_good_commit
 from mobile import release
-from mobile.errors import ExportTargetError, LabelsMismatch
+from mobile import source as source_mod
+from mobile.errors import (
+    ExportTargetError,
+    LabelsMismatch,
+    ModelNotPublished,
+    NotAModel,
+    OverrideWithoutReason,
+)
 from mobile.export import ASSET_DIRS
+from mobile.identify import identify_file
 from mobile.labels import read_labels
 from mobile.metadata import read_manifest, verify
+from mobile.release_check import check_release, split_paths
 from pipelines.errors import GateBlocked
+from pipelines.layout import AUDIT_FILE, EXPORTS_REPO, TFLITE_FILE
+from tests.mobile.apps import poets_checkout, snapshot
 from tests.mobile.release_store import no_autorun, scenario
-from tests.mobile.test_export import poets_checkout, snapshot
 
 pytestmark = pytest.mark.slow
 
@@ -62,13 +76,15 @@ def writable(world, store, tmp_path_factory):
 
     * ``Ungated`` reads Audit (whose head is the failing orchids audit) but has no gate;
     * ``Unaudited`` reads only flower_photos: no audit at all;
-    * ``Mislabeled`` writes a labels.txt with two labels for the three outputs.
+    * ``Mislabeled`` writes a labels.txt with two labels for the three outputs;
+    * ``Stale`` reads flower_photos (the orchids commit) and ``old_audit``, a repo holding the
+      passing audit of the first data commit: an audit of other data than the model's.
     """
     from pipelines.runner import Runner
 
     base = tmp_path_factory.mktemp("mobile-release")
     model = base / "good.lite"
-    model.write_bytes(store.get_file("Convert", world.good, release.MODEL_FILE))
+    model.write_bytes(store.get_file("Convert", world.good, TFLITE_FILE))
     copy = world.copy_to(base / "store")
     from pipelines.embedded.store import EmbeddedStore
 
@@ -85,6 +101,15 @@ def writable(world, store, tmp_path_factory):
             _copy_model_pipeline("Unaudited", model, pfs, labels="daisy\\ndandelion\\nroses\\n")
         )
         s.create_pipeline(_copy_model_pipeline("Mislabeled", model, pfs, labels="daisy\\nroses\\n"))
+        s.create_repo("old_audit")
+        with s.start_commit("old_audit", description="the first round's audit") as w:
+            w.put_bytes(AUDIT_FILE, s.get_file("Audit", world.good, AUDIT_FILE))
+        stale_inputs = {"cross": [{"pfs": {"repo": "old_audit", "glob": "/"}}, pfs]}
+        s.create_pipeline(
+            _copy_model_pipeline(
+                "Stale", model, stale_inputs, labels="daisy\\ndandelion\\nroses\\n"
+            )
+        )
         Runner(s).run_until_idle()
         yield s
         s.close()
@@ -110,7 +135,7 @@ def test_the_scenario_is_the_seed_story(world, store):
 
 
 def test_a_good_convert_commit_gives_its_model_labels_audit_and_data(world, store):
-    source = release.load_model_source(store, f"Convert@{world.good}")
+    source = source_mod.load_model_source(store, f"Convert@{world.good}")
     assert not source.blocked and source.commit.id == world.good
     assert list(source.labels) == LABELS
     train_labels = store.get_file("Train", world.good, "/retrained_labels.txt").decode()
@@ -128,27 +153,27 @@ def test_a_good_convert_commit_gives_its_model_labels_audit_and_data(world, stor
 
 
 def test_a_blocked_commit_names_itself_its_reason_and_the_last_good_one(world, store, checkout):
-    source = release.load_model_source(store, "Convert@master")
+    source = source_mod.load_model_source(store, "Convert@master")
     assert source.blocked and source.requested.id == world.orchids
     assert source.commit.id == world.good  # the carried-over bytes are the good model's
-    assert release.last_good_commit(store, source.requested).id == world.good
+    assert last_good_commit(store, source.requested).id == world.good
     assert source.blocked_audit.ref.verdict == "fail"
     before = snapshot(checkout)
-    with pytest.raises(release.ModelNotPublished) as caught:
+    with pytest.raises(ModelNotPublished) as caught:
         release.export_release(store, "Convert@master", android=checkout, ios=checkout)
     message = str(caught.value)
     assert f"Convert@{world.orchids}" in message  # the blocked commit
     assert "lookalike_class" in message  # why
     assert f"tulip export mobile Convert@{world.good}" in message  # what to export instead
-    assert isinstance(caught.value, GateBlocked) and caught.value.exit_code == 3
+    assert isinstance(caught.value, GateBlocked)
     assert caught.value.last_good.id == world.good
     assert snapshot(checkout) == before
 
 
 def test_force_needs_a_reason_and_an_app(store, checkout):
-    with pytest.raises(release.OverrideWithoutReason, match="--force needs --reason"):
+    with pytest.raises(OverrideWithoutReason, match="--force needs --reason"):
         release.export_release(store, "Convert@master", android=checkout, force=True)
-    with pytest.raises(release.OverrideWithoutReason):
+    with pytest.raises(OverrideWithoutReason):
         release.export_release(store, "Convert@master", android=checkout, force=True, reason=" ")
     with pytest.raises(ExportTargetError, match="no app folder given"):
         release.export_release(store, "Convert@master")
@@ -157,8 +182,6 @@ def test_force_needs_a_reason_and_an_app(store, checkout):
 def test_export_lands_in_both_apps_with_labels_in_output_order_and_is_recorded(
     world, writable, checkout
 ):
-    from auditor import lineage as L
-
     exported = release.export_release(
         writable, f"Convert@{world.good}", android=checkout, ios=checkout
     )
@@ -177,23 +200,21 @@ def test_export_lands_in_both_apps_with_labels_in_output_order_and_is_recorded(
         assert [row["label"] for row in card["per_class"]] == LABELS
     record = json.loads(
         writable.get_file(
-            L.EXPORTS_REPO,
-            writable.resolve(f"{L.EXPORTS_REPO}@master").id,
+            EXPORTS_REPO,
+            writable.resolve(f"{EXPORTS_REPO}@master").id,
             f"/exports/{exported.export_id}.json",
         )
     )
     assert record["model"] == {"repo": "Convert", "commit": world.good}
     assert record["forced"] is False and record["targets"] == ["android", "ios"]
     assert record["sha256"] == exported.result.file("ios", "graph.lite").sha256
-    G = L.build_graph(writable, include_files=False)
-    node = L.export_node(exported.export_id)
-    assert (L.model_node("Convert", world.good), node, L.EXPORTED) in set(G.edges(keys=True))
-    assert (L.audit_node("Audit", world.good), node, L.GATED) in set(G.edges(keys=True))
+    G = build_graph(writable, include_files=False)
+    node = export_node(exported.export_id)
+    assert (model_node("Convert", world.good), node, EXPORTED) in set(G.edges(keys=True))
+    assert (audit_node("Audit", world.good), node, GATED) in set(G.edges(keys=True))
 
 
 def test_forced_export_of_the_blocked_commit_is_recorded_with_its_reason(world, writable, checkout):
-    from auditor import lineage as L
-
     exported = release.export_release(
         writable,
         "Convert@master",
@@ -206,20 +227,20 @@ def test_forced_export_of_the_blocked_commit_is_recorded_with_its_reason(world, 
     assert exported.record["blocked"]["audit"]["verdict"] == "fail"
     manifest = read_manifest(checkout / ASSET_DIRS["android"] / "graph.lite")
     assert manifest.override_reason == "keep the beta testers on the last good model"
-    G = L.build_graph(writable, include_files=False)
-    attrs = G.nodes[L.export_node(exported.export_id)]
+    G = build_graph(writable, include_files=False)
+    attrs = G.nodes[export_node(exported.export_id)]
     assert attrs["forced"] is True
     assert attrs["reason"] == "keep the beta testers on the last good model"
 
 
 def test_a_model_whose_audit_failed_is_refused_unless_forced(world, writable, checkout):
     """Ungated published a model while its Audit input failed: the export is the gate."""
-    source = release.load_model_source(writable, "Ungated@master")
+    source = source_mod.load_model_source(writable, "Ungated@master")
     assert not source.blocked and source.audit.ref.verdict == "fail"
     before = snapshot(checkout)
-    with pytest.raises(GateBlocked, match="failed its audit") as caught:
+    with pytest.raises(GateBlocked, match=r"the gate blocks Ungated@.* failed") as caught:
         release.export_release(writable, "Ungated@master", android=checkout, ios=checkout)
-    assert not isinstance(caught.value, release.ModelNotPublished)
+    assert not isinstance(caught.value, ModelNotPublished)
     assert "lookalike_class orchids/tulips" in str(caught.value)
     assert snapshot(checkout) == before
     exported = release.export_release(
@@ -228,6 +249,22 @@ def test_a_model_whose_audit_failed_is_refused_unless_forced(world, writable, ch
     manifest = read_manifest(checkout / ASSET_DIRS["ios"] / "graph.lite")
     assert manifest.audit.verdict == "fail" and manifest.override_reason == "demo build"
     assert exported.record["audit"]["verdict"] == "fail" and exported.record["forced"]
+
+
+def test_an_audit_of_another_data_commit_cannot_open_the_export(world, writable, checkout):
+    """Stale's audit passed, but it audited the first data commit, not the one Stale's model
+    was built from (the orchids commit): the gate, the same as Convert's, refuses it."""
+    source = source_mod.load_model_source(writable, "Stale@master")
+    assert source.audit.document["verdict"] in ("pass", "warn")
+    assert source.audit.document["data"]["commit"] == world.good
+    assert ("flower_photos", world.orchids) in [(r.repo, r.commit) for r in source.data]
+    before = snapshot(checkout)
+    with pytest.raises(GateBlocked) as caught:
+        release.export_release(writable, "Stale@master", android=checkout)
+    message = str(caught.value)
+    assert f"audit {world.good} is of flower_photos commit {world.good}" in message
+    assert world.orchids in message and "Refusing to export" in message
+    assert snapshot(checkout) == before
 
 
 def test_a_model_without_audit_is_refused(writable, checkout):
@@ -243,7 +280,7 @@ def test_bad_references_and_labels_leave_the_apps_untouched(writable, checkout):
         release.export_release(
             writable, "Mislabeled@master", android=checkout, force=True, reason="x"
         )
-    with pytest.raises(release.NotAModel, match=r"holds no /optimized_graph\.lite"):
+    with pytest.raises(NotAModel, match=r"holds no /optimized_graph\.lite"):
         release.export_release(writable, "flower_photos@master", android=checkout)
     with pytest.raises(ExportTargetError, match="no such folder"):
         release.export_release(
@@ -255,7 +292,7 @@ def test_bad_references_and_labels_leave_the_apps_untouched(writable, checkout):
 def test_identify_round_trips_to_the_convert_commit_and_its_data(world, writable, checkout):
     exported = release.export_release(writable, f"Convert@{world.good}", android=checkout)
     graph = checkout / ASSET_DIRS["android"] / "graph.lite"
-    known = release.identify_file(graph, backend=writable)
+    known = identify_file(graph, backend=writable)
     assert known.verdict == "known"
     assert known.published["commit"] == world.good
     manifest = known.identity.manifest
@@ -265,13 +302,13 @@ def test_identify_round_trips_to_the_convert_commit_and_its_data(world, writable
     assert exported.export_id in [e["id"] for e in known.exports]
     assert "INTACT and KNOWN" in known.summary()
 
-    offline = release.identify_file(graph)  # a file off a phone, no store
+    offline = identify_file(graph)  # a file off a phone, no store
     assert offline.verdict == "unknown" and offline.store is None
     assert offline.identity.manifest == manifest
 
     raw = checkout / "raw.lite"
-    raw.write_bytes(writable.get_file("Convert", world.good, release.MODEL_FILE))
-    bare = release.identify_file(raw, backend=writable)
+    raw.write_bytes(writable.get_file("Convert", world.good, TFLITE_FILE))
+    bare = identify_file(raw, backend=writable)
     assert bare.verdict == "no-manifest" and bare.published["commit"] == world.good
 
 
@@ -288,7 +325,7 @@ def test_identify_says_modified_when_the_weights_changed(world, writable, checko
     data[bytes(data).find(weights) + 7] ^= 0x5A
     tampered = checkout / "tampered.lite"
     tampered.write_bytes(bytes(data))
-    found = release.identify_file(tampered, backend=writable)
+    found = identify_file(tampered, backend=writable)
     assert found.verdict == "modified"
     assert "weights were modified" in found.summary()
     assert found.published["commit"] == world.good  # it still says where it came from
@@ -299,11 +336,9 @@ def test_the_device_check_runs_on_the_test_split_for_both_platforms(world, store
     from mobile.preprocess import PlatformSpec
 
     splits = json.loads(store.get_file("Train", world.good, "/splits.json"))
-    test_paths = release.split_paths(splits, "test")
+    test_paths = split_paths(splits, "test")
     raw_pixels = PlatformSpec("raw_pixels", mean=0.0, std=1.0)
-    checked = release.check_release(
-        store, "Convert@master", platforms=["android", "ios", raw_pixels]
-    )
+    checked = check_release(store, "Convert@master", platforms=["android", "ios", raw_pixels])
     assert checked.source.blocked and checked.source.commit.id == world.good
     report = checked.report
     assert report.images == len(test_paths) > 0
@@ -320,8 +355,6 @@ def test_the_device_check_runs_on_the_test_split_for_both_platforms(world, store
 
 
 def test_lineage_links_the_published_model_back_to_its_data_commit(world, store):
-    from auditor.lineage import build_graph, commit_node, model_node, upstream
-
     graph = build_graph(store, include_files=False)
     behind = upstream(graph, model_node("Convert", world.good))
     assert commit_node("flower_photos", world.good) in behind

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.reports.cdp import Browser, chromium_path
-from tests.reports.conftest import EVIL_CLASS, EVIL_DESCRIPTION
+from tests.reports.scenario import EVIL_CLASS, EVIL_DESCRIPTION
 
 pytestmark = [
     pytest.mark.browser,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.reports.conftest import EVIL_CLASS, EVIL_DESCRIPTION
+from tests.reports.scenario import EVIL_CLASS, EVIL_DESCRIPTION
 
 
 def test_overview_lists_repos_pipelines_jobs_and_the_audit_timeline(client, scenario):
@@ -37,7 +37,10 @@ def test_audit_page_shows_verdict_finding_side_by_side_thumbnails_and_blame(clie
     assert len(orchid_thumbs) == 6 and len(tulip_thumbs) == 6
     assert f'href="/commits/flower_photos/{scenario.orchids_commit}"' in html  # blame link
     assert '<svg class="heatmap"' in html and '<svg class="scatter"' in html
-    assert html.count("<circle") == 6 * 4 + 2  # every image of the audit on the map
+    doc = client.get(f"/api/audits/Audit/{scenario.audit_commit}").get_json()["audit"]
+    on_disk = client.get(f"/api/commits/flower_photos/{scenario.orchids_commit}").get_json()
+    assert doc["summary"]["images"] == on_disk["file_count"]  # the audit saw every image
+    assert html.count("<circle") == doc["summary"]["images"]  # and the map shows each one
 
 
 def test_audit_json_mirrors_the_page(client, scenario):

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.reports.conftest import EVIL_CLASS
+from tests.reports.scenario import EVIL_CLASS
 
 SCRIPT = "<script>alert(1)</script>"
 

@@ -246,6 +246,6 @@ def test_the_stage_command_writes_the_report_with_lineage_from_the_store(
         capture_output=True,
         text=True,
     )
-    assert bad.returncode == 1 and bad.stderr.strip().splitlines()[-1].startswith(
-        "cannot read the audit"
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith(
+        "report failed: cannot read the audit document"
     )

@@ -21,24 +21,15 @@ from pathlib import Path
 
 from PIL import Image
 
+from tests.shared import flower_photos
+
 ARCH = "mobilenet_0.25_224"
 PER_CLASS = 12
 CLASSES = ("daisy", "dandelion", "roses", "sunflowers", "tulips")
 
 
-def shared_dir() -> Path:
-    for candidate in (
-        os.environ.get("TULIP_SHARED"),
-        Path(__file__).resolve().parents[3] / "shared",
-        "/work/shared",
-    ):
-        if candidate and (Path(candidate) / "data" / "flower_photos").is_dir():
-            return Path(candidate)
-    raise RuntimeError("cannot find shared/data/flower_photos; set TULIP_SHARED")
-
-
 def flower_source() -> Path:
-    return shared_dir() / "data" / "flower_photos"
+    return flower_photos()
 
 
 @cache

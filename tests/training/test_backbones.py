@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.training.flowers import ARCH, flower_source, shared_dir
+from tests.shared import shared_dir
+from tests.training.flowers import ARCH, flower_source
 from training.backbones import (
     KerasEmbedder,
     TFLiteEmbedder,

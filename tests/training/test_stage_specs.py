@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tests.training.flowers import shared_dir
+from tests.shared import shared_dir
 
 SPECS = Path(__file__).resolve().parents[2] / "pipelines"
 

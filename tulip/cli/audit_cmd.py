@@ -10,9 +10,7 @@ import click
 from pipelines.refs import parse_ref
 
 from . import output as out
-from .base import Settings, cli, pass_settings
-
-EXIT_FAIL = 3
+from .base import Refused, Settings, cli, pass_settings
 
 
 def _progress(s: Settings):
@@ -70,9 +68,7 @@ def _progress(s: Settings):
 @click.option("--print-policy", is_flag=True, help="print the default policy and exit")
 @out.output_option()
 @pass_settings
-@click.pass_context
 def audit(
-    ctx: click.Context,
     s: Settings,
     ref: str | None,
     folder: Path | None,
@@ -85,57 +81,47 @@ def audit(
     output: str,
 ) -> None:
     """Audit REPO@REF (or --dir PATH): exit 0 on pass or warn, 3 on fail, 2 on bad input."""
-    from auditor.policy import default_policy_toml, load_policy
-    from auditor.run import audit as run
-    from auditor.run import gather_commit, gather_dir, record_verdict
-    from auditor.sources import EmbeddingCache, default_cache_dir
-
     if print_policy:
+        from auditor.policy import default_policy_toml
+
         click.echo(default_policy_toml(), nl=False)
         return
     if (ref is None) == (folder is None):
         raise click.UsageError("give either REPO@REF or --dir PATH")
-    pol = load_policy(policy)
-    progress = _progress(s)
     if folder is not None:
-        cache = EmbeddingCache(default_cache_dir())
-        inputs = gather_dir(
+        from auditor import audit_folder
+
+        backend = None
+        result = audit_folder(
             folder,
             reference=Path(reference) if reference else None,
+            policy=policy,
             architecture=architecture,
-            cache=cache,
-            progress=progress,
+            progress=_progress(s),
         )
-        result = run(inputs, policy=pol)
-        backend = None
     else:
+        from auditor import audit_commit
+
         backend = s.backend()
-        cache = EmbeddingCache(default_cache_dir(getattr(backend, "root", None)))
-        data_ref = parse_ref(ref)
-        inputs = gather_commit(
+        result = audit_commit(
             backend,
-            data_ref,
+            parse_ref(ref),
             reference=parse_ref(reference) if reference else None,
+            policy=policy,
             architecture=architecture,
-            cache=cache,
-            progress=progress,
+            progress=_progress(s),
         )
-        commit = inputs.data_ref["commit"]
-        result = run(
-            inputs,
-            policy=pol,
-            introduced_by=lambda paths: backend.introduced_by(data_ref.repo, commit, paths),
-        )
-        record_verdict(backend, result.document)
     doc = result.document
+    failed = doc["verdict"] == "fail" or (fail_on == "warn" and doc["verdict"] == "warn")
+    refusal = s.refuse_after_output(Refused() if failed else None)
     if report is not None:
         _write_report(doc, report, backend, folder, reference)
     if output == "json":
         click.echo(json.dumps(doc, indent=2))
     else:
         _print_findings(doc)
-    if doc["verdict"] == "fail" or (fail_on == "warn" and doc["verdict"] == "warn"):
-        ctx.exit(EXIT_FAIL)
+    if refusal is not None:
+        raise refusal
 
 
 def _print_findings(doc: dict) -> None:
@@ -157,11 +143,11 @@ def _print_findings(doc: dict) -> None:
                 f["check"],
                 "/".join(f["classes"]),
                 len(f["files"]),
-                f["message"][:90],
+                f["message"],
                 intro or "-",
             )
         )
-    out.table(["SEVERITY", "CHECK", "CLASSES", "FILES", "MESSAGE", "INTRODUCED BY"], rows)
+    out.table(["SEVERITY", "CHECK", "CLASSES", "FILES", "MESSAGE", "INTRODUCED BY"], rows, wrap=4)
 
 
 def _write_report(

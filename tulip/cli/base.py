@@ -17,13 +17,26 @@ from pipelines.connect import default_root
 from pipelines.errors import TulipError
 
 
+class Refused(Exception):
+    """A command whose result is a refusal (exit 3, see ``main.EXIT_CODES``): a failing audit,
+    a modified model file, a flagged platform under ``--strict``. Raised once the result is out;
+    the message, if any, is one more line on stderr."""
+
+
 @dataclass
 class Settings:
     root: Path | None = None
     backend_name: str | None = None
     quiet: bool = False
     verbose: bool = False
+    #: the refusal a command will raise once its output is written, kept here so that a reader
+    #: closing the pipe early (``| head -1``) does not turn a failing audit into exit 0
+    pending_refusal: Refused | None = None
     _backend: Backend | None = field(default=None, repr=False)
+
+    def refuse_after_output(self, refusal: Refused | None) -> Refused | None:
+        self.pending_refusal = refusal
+        return refusal
 
     @property
     def store_root(self) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -171,11 +172,20 @@ def list_commit(s: Settings, ref: str, number: int | None, output: str) -> None:
 @pass_settings
 def inspect_commit(s: Settings, ref: str, output: str) -> None:
     """Show REPO@REF with its direct and transitive provenance."""
+    from auditor.status import audit_verdict, gate_state
+
     b = s.backend()
     c = b.resolve(parse_ref(ref))
     prov = b.provenance(c)
+    audit = audit_verdict(b, c)
+    gate = None if audit is not None else gate_state(b, c)
     if output == "json":
-        return out.emit_json(c.as_dict(provenance=prov))
+        doc = c.as_dict(provenance=prov)
+        if audit is not None:
+            doc["audit"] = audit.as_dict()
+        if gate is not None:
+            doc["gate"] = gate.as_dict()
+        return out.emit_json(doc)
     lines = [
         ("Commit", f"{c.repo}@{c.id}"),
         ("Branch", c.branch or "-"),
@@ -197,6 +207,10 @@ def inspect_commit(s: Settings, ref: str, output: str) -> None:
     click.echo("Provenance: " + ("  ".join(f"{p.repo}@{p.id}" for p in prov) or "-"))
     for k, v in sorted(c.metadata.items()):
         click.echo(f"Metadata {k}: {v}")
+    if audit is not None:
+        click.echo(f"Verdict: {audit.verdict} ({audit.findings} findings)")
+    if gate is not None:
+        click.echo(f"Gate: {gate.describe()}")
 
 
 @delete.command("commit")
@@ -216,22 +230,37 @@ def delete_commit(s: Settings, ref: str) -> None:
 @out.output_option()
 @pass_settings
 def wait_commit(s: Settings, ref: str, timeout: float | None, output: str) -> None:
-    """Return once every commit of REF's commit set has finished."""
+    """Return once every commit of REF's commit set has finished; say what the gate did.
+
+    Each pipeline's commit is reported as it finishes (on stderr; -q for none). The end is
+    the audit's verdict and the gate's decision: open (a model was published) or BLOCKED.
+    """
+    from auditor.status import wait_for_commit_set
+
     b = s.backend()
     c = b.resolve(parse_ref(ref))
     out.info(f"waiting for commit set {c.id}", quiet=s.quiet)
-    try:
-        commits = b.wait_commit_set(c.id, timeout=timeout)
-    except TimeoutError as e:
-        from pipelines.errors import TulipError
+    started = time.time()
 
-        raise TulipError(str(e)) from None
+    def finished(commit) -> None:
+        state = "failed: " + commit.error if commit.error else "done"
+        out.info(
+            f"  {commit.repo}@{commit.id[:12]} {state} "
+            f"({out.duration(commit.started, commit.finished)}, +{commit.finished - started:.0f}s)",
+            quiet=s.quiet,
+        )
+
+    status = wait_for_commit_set(b, c.id, timeout=timeout, progress=finished)
     if output == "json":
-        return out.emit_json([x.as_dict() for x in commits])
-    out.table(
-        COMMIT_COLUMNS,
-        [_commit_row(x) for x in commits],
-    )
+        return out.emit_json(status.as_dict())
+    out.table(COMMIT_COLUMNS, [_commit_row(x) for x in status.commits])
+    for audit in status.audits:
+        click.echo(
+            f"Audit: {audit.verdict.upper()} ({audit.findings} findings) "
+            f"{audit.commit.repo}@{audit.commit.id}"
+        )
+    for gate in status.gates:
+        click.echo(f"Gate: {gate.describe()}")
 
 
 # -- files ----------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """`tulip export mobile`, `tulip identify`, `tulip mobile check` and `tulip predict`.
 
-Each command checks its flags, calls one function of ``mobile.release`` (or
-``mobile.predict``), and formats the result. Exit codes, beyond main.py's (2 bad input, 1 bug):
+Each command checks its flags, calls one function of ``mobile`` (``release.export_release``,
+``identify.identify_file``, ``release_check.check_release``, ``predict.predict``), and formats
+the result. The outcomes (``main.EXIT_CODES`` turns them into exit codes; 2 bad input, 1 bug):
 
 * ``export mobile``: 3 when the gate refuses (a failed or missing audit, or a Convert
   commit whose job failed or was blocked), unless ``--force --reason TEXT``.
@@ -22,9 +23,7 @@ from pathlib import Path
 import click
 
 from . import output as out
-from .base import Settings, cli, pass_settings
-
-EXIT_REFUSED = 3
+from .base import Refused, Settings, cli, pass_settings
 
 APPDIR_HELP = (
     "root of the tensorflow-for-poets-2 checkout (the folder holding {platform}/); files go "
@@ -129,6 +128,8 @@ def _print_release(release) -> None:
                 for p in check["platforms"]
             )
         )
+        if check.get("flagged"):
+            click.echo(_flagged_meaning(check["flagged"], check.get("max_changed"), ref=src))
     for platform, folder in release.result.asset_dirs.items():
         files = [f for f in release.result.files if f.platform == platform]
         listing = ", ".join(
@@ -163,23 +164,23 @@ def _identify_backend(s: Settings, no_store: bool):
 @click.option("--no-store", is_flag=True, help="only read the file; ask no store")
 @out.output_option()
 @pass_settings
-@click.pass_context
-def identify(ctx: click.Context, s: Settings, model: Path, no_store: bool, output: str) -> None:
+def identify(s: Settings, model: Path, no_store: bool, output: str) -> None:
     """Where a model file came from: its embedded manifest, checked against the store.
 
     Works on a file pulled off a phone, with or without a store (--root/$TULIP_ROOT).
     Says whether the file is intact and known, intact but unknown to the store, MODIFIED
     since export (exit 3), or carries no Tulip manifest at all.
     """
-    from mobile.release import identify_file
+    from mobile.identify import identify_file
 
     result = identify_file(model, backend=_identify_backend(s, no_store), source=str(model))
+    refusal = s.refuse_after_output(Refused() if result.status == "modified" else None)
     if output == "json":
         out.emit_json(result.as_dict())
     else:
         _print_identity(result)
-    if result.status == "modified":
-        ctx.exit(EXIT_REFUSED)
+    if refusal is not None:
+        raise refusal
 
 
 def _print_identity(result) -> None:
@@ -259,9 +260,7 @@ def mobile_group() -> None:
 @click.option("--strict", is_flag=True, help="exit 3 when a platform is flagged")
 @out.output_option()
 @pass_settings
-@click.pass_context
 def mobile_check(
-    ctx: click.Context,
     s: Settings,
     ref: str,
     split: str,
@@ -275,15 +274,20 @@ def mobile_check(
     predictions the app's preprocessing changes (FLAGGED above --max-changed), and the
     single-thread latency per image. Exits 0 even when flagged, unless --strict.
     """
-    from mobile.release import check_release
+    from mobile.release_check import check_release
 
     result = check_release(s.backend(), ref, split=split, max_changed=max_changed)
+    refusal = s.refuse_after_output(
+        Refused(f"{', '.join(result.flagged)} flagged, and --strict")
+        if strict and result.flagged
+        else None
+    )
     if output == "json":
         out.emit_json(result.as_dict())
     else:
         _print_check(result)
-    if strict and result.flagged:
-        ctx.exit(EXIT_REFUSED)
+    if refusal is not None:
+        raise refusal
 
 
 def _print_check(result) -> None:
@@ -324,10 +328,23 @@ def _print_check(result) -> None:
                 f"{c.reference}, the app would say {c.platform} (truth {c.truth})"
             )
     if report.flagged:
-        click.echo(
-            f"FLAGGED: {', '.join(report.flagged)}: the app's preprocessing changes more than "
-            f"{_pct(report.max_changed)} of the predictions"
-        )
+        click.echo(_flagged_meaning(report.flagged, report.max_changed, ref=None))
+
+
+def _flagged_meaning(flagged: list[str], max_changed: float | None, *, ref) -> str:
+    """What FLAGGED means, and what to do about it."""
+    where = (
+        f"; `tulip mobile check {ref.commit.repo}@{ref.commit.id}` lists the images"
+        if ref is not None
+        else ""
+    )
+    return (
+        f"FLAGGED: {', '.join(flagged)}: on these images the app's own preprocessing changes "
+        f"more than {_pct(max_changed)} of the predictions the pipeline makes with the same "
+        "model, so the phone would answer differently from what was tested. Check that "
+        "app's input normalisation and channel order against the model card"
+        f"{where}"
+    )
 
 
 def _pct(value: float | None) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import shutil
 import sys
+import textwrap
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -30,16 +32,35 @@ def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+MIN_WRAP_WIDTH = 40
+
+
+def table(
+    headers: Sequence[str], rows: Iterable[Sequence[Any]], *, wrap: int | None = None
+) -> None:
+    """Aligned columns. Column ``wrap`` (an index) is wrapped onto continuation lines to fit
+    the terminal (at least ``MIN_WRAP_WIDTH`` wide), never cut: the whole text is shown."""
     rows = [["" if c is None else str(c) for c in r] for r in rows]
     widths = [len(h) for h in headers]
     for r in rows:
         for i, c in enumerate(r):
             widths[i] = max(widths[i], len(c))
+    if wrap is not None:
+        others = sum(w for i, w in enumerate(widths) if i != wrap) + 2 * (len(widths) - 1)
+        room = max(MIN_WRAP_WIDTH, shutil.get_terminal_size().columns - others)
+        widths[wrap] = max(len(headers[wrap]), min(widths[wrap], room))
+        rows = [line for r in rows for line in _wrapped(r, wrap, widths[wrap])]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     click.echo(fmt.format(*headers).rstrip())
     for r in rows:
         click.echo(fmt.format(*r).rstrip())
+
+
+def _wrapped(row: list[str], column: int, width: int) -> list[list[str]]:
+    pieces = textwrap.wrap(row[column], width, break_on_hyphens=False) or [""]
+    first = [*row[:column], pieces[0], *row[column + 1 :]]
+    blank = ["" for _ in row]
+    return [first] + [[*blank[:column], p, *blank[column + 1 :]] for p in pieces[1:]]
 
 
 def ago(ts: float | None) -> str:
