@@ -1,8 +1,9 @@
 """Alert events that audits and the gate raise, written in the transaction that records the job.
 
 Registered as the ``tulip.job_hooks`` entry point ``audit``; the local engine calls
-:func:`on_job_finished` with each finished job (``pipelines.runner.JobOutcome``). Delivery (signed
-webhooks) is the business of ``reports.webhooks``; here we only decide what happened:
+:func:`on_job_finished` with each finished job (``pipelines.embedded.jobs.JobFinished``).
+Delivery (signed webhooks) is the business of ``reports.alerts``; here we only decide what
+happened:
 
 * ``audit.failed`` / ``audit.warned``: an audit's verdict;
 * ``audit.recovered``: the first audit that does not fail after one that did (pass, or a warn,

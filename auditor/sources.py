@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.backend import Backend
+from pipelines.backend import Backend, LocalBlobs
 from pipelines.errors import CommitNotFound, RepoNotFound, TulipError
 from pipelines.layout import EMBED, label_of
 from pipelines.records import SUFFIX, EmbeddingRecord, EmbeddingSet, collect
@@ -313,11 +313,11 @@ def local_files(
 ) -> list[tuple[str, Path]]:
     """Every file of a commit as a local path: the stored blob when the backend has one on
     disk (no copy), else a copy under ``workdir``."""
-    blob_path = getattr(backend, "blob_path", None)
+    blobs = backend if isinstance(backend, LocalBlobs) else None
     out = []
     for f in backend.walk_files(repo, commit_id):
-        if blob_path is not None:
-            out.append((f.path, blob_path(repo, commit_id, f.path)))
+        if blobs is not None:
+            out.append((f.path, blobs.blob_path(repo, commit_id, f.path)))
         else:
             local = workdir / f.path.lstrip("/")
             backend.copy_out(repo, commit_id, f.path, local)

@@ -49,11 +49,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def _open_backend():
     """The store this job's data lives in, if reachable from here."""
     if os.environ.get(STORE_ROOT_ENV):
-        from pipelines.store import EmbeddedStore
+        from pipelines.embedded.store import EmbeddedStore
 
         return EmbeddedStore(os.environ[STORE_ROOT_ENV], create=False)
     if os.environ.get("PACHD_PEER_SERVICE_HOST") or os.environ.get("PACHD_ADDRESS"):
-        from pipelines.backend import open_backend
+        from pipelines.connect import open_backend
 
         return open_backend(backend="pachyderm")
     return None

@@ -41,8 +41,8 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     os.environ["TULIP_NO_AUTORUN"] = "1"
+    from pipelines.embedded.store import EmbeddedStore
     from pipelines.runner import Runner
-    from pipelines.store import EmbeddedStore
 
     images = sorted(p for p in DATA.rglob("*.jpg"))
     held = set(images[:: max(1, len(images) // args.added)][: args.added])

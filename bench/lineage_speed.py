@@ -67,8 +67,8 @@ def _spec(name: str, cmd: str, inputs: list[tuple[str, str]]) -> dict:
 
 def make_store(root: Path, *, commits: int, files: int) -> dict:
     """A store of ``commits`` data commits; returns facts the queries need."""
+    from pipelines.embedded.store import EmbeddedStore
     from pipelines.runner import Runner
-    from pipelines.store import EmbeddedStore
 
     os.environ["TULIP_NO_AUTORUN"] = "1"
     s = EmbeddedStore(root)
@@ -170,7 +170,7 @@ def naive_diff(s, a: str, b: str) -> tuple[list[str], dict[str, str]]:
 
 def bench_store(label: str, facts: dict) -> list[dict]:
     from auditor.lineage import build, diff, graph, queries, render
-    from pipelines.store import EmbeddedStore
+    from pipelines.embedded.store import EmbeddedStore
 
     s = EmbeddedStore(facts["root"])
     rows = []

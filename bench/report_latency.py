@@ -55,8 +55,8 @@ def machine() -> str:
 def make_store(root: Path) -> dict:
     """3,000 real JPEGs in six classes and one synthetic audit of them."""
     os.environ["TULIP_NO_AUTORUN"] = "1"
+    from pipelines.embedded.store import EmbeddedStore
     from pipelines.layout import AUDIT_FILE, AUDIT_SCHEMA
-    from pipelines.store import EmbeddedStore
 
     photos = sorted(FLOWERS.glob("*/*.jpg"))
     if len(photos) < 100:

@@ -76,8 +76,8 @@ def bench_put(data: Path, work: Path) -> dict:
 
 
 def bench_incremental(data: Path, work: Path) -> list[dict]:
+    from pipelines.embedded.store import EmbeddedStore
     from pipelines.runner import Runner
-    from pipelines.store import EmbeddedStore
 
     os.environ["TULIP_NO_AUTORUN"] = "1"
     store = EmbeddedStore(work / "incr")
@@ -130,8 +130,8 @@ def bench_incremental(data: Path, work: Path) -> list[dict]:
 
 def _build_history(root: Path, commits: int) -> None:
     """A data repo with a pipeline on it: every data commit makes an output commit too."""
+    from pipelines.embedded.store import EmbeddedStore
     from pipelines.runner import Runner
-    from pipelines.store import EmbeddedStore
 
     store = EmbeddedStore(root)
     store.create_repo("data")
@@ -161,7 +161,7 @@ def bench_inspect(work: Path) -> dict:
     inspect(small)()
     big_ms = timed(inspect(big), 7) * 1000
     small_ms = timed(inspect(small), 7) * 1000
-    from pipelines.store import EmbeddedStore
+    from pipelines.embedded.store import EmbeddedStore
 
     s = EmbeddedStore(big)
     n = s.db.execute("SELECT COUNT(*) FROM commits").fetchone()[0]

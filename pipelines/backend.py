@@ -1,11 +1,16 @@
 """The one interface through which the CLI, the auditor, reports and export reach versioned data.
 
-Two implementations: ``pipelines.store.EmbeddedStore`` (SQLite plus content-addressed files,
-the default) and ``pipelines.pachyderm.PachydermBackend`` (a real cluster through
-``pachyderm-sdk``). Nothing above this module may depend on which one it holds.
+Two implementations: ``pipelines.embedded.store.EmbeddedStore`` (SQLite plus
+content-addressed files, the default) and ``pipelines.pachyderm.PachydermBackend`` (a real
+cluster through ``pachyderm-sdk``); ``pipelines.connect.open_backend`` picks one. Nothing
+above this module may depend on which one it holds.
 
 Writes go through ``start_commit``: changes are staged, then land in one atomic step when
 the context exits without an exception, and are dropped otherwise.
+
+Abilities only some backends have are declared here too, as abstract classes a backend
+inherits (``Checkable``, ``Collectable``, ``LocalBlobs``, ``LocalServices``): callers ask
+``isinstance`` (or :func:`require`), never probe for methods.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ import os
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TypeVar
 
-from .errors import CommitNotFound, InvalidPath, SourceChanged
+from .errors import CommitNotFound, InvalidPath, NotApplicable, SourceChanged
 from .info import (
     BranchInfo,
     CommitInfo,
@@ -310,21 +316,61 @@ class Backend(abc.ABC):
         self.close()
 
 
-def default_root() -> Path:
-    return Path(os.environ.get(ROOT_ENV) or ".tulip")
+# -- optional abilities -------------------------------------------------------------------
 
 
-def open_backend(root: Path | str | None = None, *, backend: str | None = None) -> Backend:
-    """The backend the user asked for: ``--backend``/``$TULIP_BACKEND``, embedded by default."""
-    kind = (backend or os.environ.get(BACKEND_ENV) or "embedded").lower()
-    if kind == "embedded":
-        from .store import EmbeddedStore
+A = TypeVar("A")
 
-        return EmbeddedStore(Path(root) if root else default_root())
-    if kind == "pachyderm":
-        from .pachyderm import PachydermBackend
 
-        return PachydermBackend.from_environment()
-    from .errors import TulipError
+class Checkable(abc.ABC):
+    """A backend whose consistency Tulip itself can check (``tulip fsck``)."""
 
-    raise TulipError(f"unknown backend {kind!r}; use 'embedded' or 'pachyderm'")
+    @abc.abstractmethod
+    def fsck(self, *, verify_content: bool = False) -> list[str]:
+        """Problems found, as sentences; empty means consistent."""
+
+    @abc.abstractmethod
+    def unreferenced(self) -> tuple[list[str], list[Path]]:
+        """Blobs nothing uses, and stray temporary files: what ``gc`` would remove."""
+
+
+class Collectable(abc.ABC):
+    """A backend whose unreferenced content Tulip can remove (``tulip gc``)."""
+
+    @abc.abstractmethod
+    def gc(self) -> tuple[int, int]:
+        """Remove unreferenced blobs and stray temporaries; returns how many of each."""
+
+
+class LocalBlobs(abc.ABC):
+    """A backend that keeps file contents on this machine, readable in place."""
+
+    @abc.abstractmethod
+    def blob_path(self, repo: str, commit_id: str, path: str) -> Path:
+        """The stored (read-only) blob of a file, for zero-copy reads."""
+
+
+class LocalServices(abc.ABC):
+    """A backend that runs service pipelines as local processes (the embedded engine)."""
+
+    @abc.abstractmethod
+    def stop_service(self, pipeline: str) -> bool:
+        """Stop the pipeline's service process; True if one was running."""
+
+    @abc.abstractmethod
+    def restart_service(self, pipeline: str) -> str | None:
+        """Start the service again on the current head of its inputs; returns its URL."""
+
+
+def require(backend: Backend | type[Backend], ability: type[A], command: str) -> A:
+    """The backend as ``ability``, or a clear error that ``command`` does not apply to it.
+
+    Takes a backend class too, so a command can refuse before connecting anywhere."""
+    if isinstance(backend, ability):
+        return backend
+    if isinstance(backend, type) and issubclass(backend, ability):
+        return backend  # type: ignore[return-value]
+    raise NotApplicable(
+        f"{command} does not apply to the {backend.name} backend: it works on the embedded "
+        "store's own files, and a Pachyderm cluster keeps and checks its storage itself"
+    )

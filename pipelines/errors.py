@@ -73,6 +73,10 @@ class StoreCorrupt(TulipError):
     """fsck found an inconsistency; the message says what and where."""
 
 
+class NotApplicable(TulipError):
+    """The operation exists, but not for this backend (``tulip fsck`` on a cluster, say)."""
+
+
 class BackendUnavailable(TulipError):
     """A remote backend (a Pachyderm cluster) cannot be reached."""
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from flask import Flask, Response, current_app, g, jsonify, make_response, render_template, request
 
-from pipelines.backend import Backend, open_backend
+from pipelines.backend import Backend
+from pipelines.connect import open_backend
 from pipelines.errors import (
     BranchNotFound,
     CommitConflict,

@@ -298,7 +298,7 @@ def _store_lineage(doc: dict) -> dict | None:
     from auditor.lineage.graph import commit_node
     from auditor.lineage.queries import subgraph
     from auditor.lineage.render import to_node_link
-    from pipelines.store import EmbeddedStore
+    from pipelines.embedded.store import EmbeddedStore
 
     store = EmbeddedStore(root, create=False)
     try:

@@ -18,7 +18,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def store(tmp_path, monkeypatch):
     """An embedded store whose jobs run only when the test calls ``run(store)``."""
-    from pipelines.store import EmbeddedStore
+    from pipelines.embedded.store import EmbeddedStore
 
     monkeypatch.setenv("TULIP_NO_AUTORUN", "1")
     s = EmbeddedStore(tmp_path / "store")

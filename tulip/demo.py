@@ -99,7 +99,7 @@ class AlertReceiver:
     """A loopback HTTP endpoint that checks each alert's Standard Webhooks signature."""
 
     def __init__(self, secret: str):
-        from reports.alert_messages import verify
+        from reports.alerts.messages import verify
 
         self.secret = secret
         self.received: list[dict] = []
@@ -288,7 +288,7 @@ class Demo:
         t0 = time.monotonic()
         prepare_workdir(self.workdir)
         source, arch, arch_note = self._choose_inputs()
-        from pipelines.store import EmbeddedStore
+        from pipelines.embedded.store import EmbeddedStore
 
         self.backend = EmbeddedStore(self.root)
         result = DemoResult(

@@ -19,9 +19,10 @@ from flask import (
 
 from pipelines.errors import TulipError
 
-from ..alert_config import load_config
+from ..alerts.config import load_config
+from ..alerts.delivery import spawn_deliverer
+from ..alerts.events import EventNotFound, list_endpoints, list_events, retry
 from ..request_store import get_backend
-from ..webhooks import EventNotFound, list_endpoints, list_events, retry, spawn_deliverer
 
 bp = Blueprint("alerts", __name__)
 

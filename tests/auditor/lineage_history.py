@@ -25,8 +25,8 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.embedded.store import EmbeddedStore
 from pipelines.runner import Runner
-from pipelines.store import EmbeddedStore
 
 TRAIN = """
 import hashlib, os, sys

@@ -118,7 +118,7 @@ def scripted(store_factory):
 
 @pytest.fixture
 def store_factory(tmp_path, monkeypatch):
-    from pipelines.store import EmbeddedStore
+    from pipelines.embedded.store import EmbeddedStore
 
     monkeypatch.setenv("TULIP_NO_AUTORUN", "1")
     opened = []

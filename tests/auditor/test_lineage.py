@@ -58,9 +58,9 @@ from auditor.lineage.queries import (
     upstream,
 )
 from auditor.lineage.render import TIMES, canonical, dot_quote, from_node_link, to_dot, to_node_link
+from pipelines.embedded.store import EmbeddedStore
 from pipelines.errors import TulipError
 from pipelines.layout import EXPORTS_REPO
-from pipelines.store import EmbeddedStore
 
 from .lineage_history import jpeg, shared_history
 

@@ -36,8 +36,8 @@ def _failing_job(cli) -> None:
     cli("create", "pipeline", "-f", str(cli.root.parent / "spec.json"))
     (cli.root.parent / "x.txt").write_text("x")
     cli("put", "file", "data@master:/x.txt", "-f", str(cli.root.parent / "x.txt"))
+    from pipelines.embedded.store import EmbeddedStore
     from pipelines.runner import Runner
-    from pipelines.store import EmbeddedStore
 
     store = EmbeddedStore(cli.root)
     try:
@@ -81,7 +81,7 @@ def test_list_retry_and_deliver(cli, monkeypatch):
 
 
 def test_alerts_test_sends_a_signed_ping(cli):
-    from reports.alert_messages import verify
+    from reports.alerts.messages import verify
 
     rx = Receiver().start()
     try:

@@ -45,7 +45,7 @@ def run_demo(tmp_path: Path, env: dict, *args: str) -> tuple[dict, str]:
 
 def quiet_tensorflow(stderr: str, store: str) -> None:
     """Neither the terminal nor a stage's log shows TensorFlow's native start-up lines."""
-    from pipelines.store import EmbeddedStore
+    from pipelines.embedded.store import EmbeddedStore
 
     assert [w for w in TENSORFLOW_NOISE if w in stderr] == []
     s = EmbeddedStore(store, create=False)
@@ -60,7 +60,7 @@ def quiet_tensorflow(stderr: str, store: str) -> None:
 
 def images_in(store: str, *commits: str) -> list[int]:
     """How many files each data commit holds where Embed's glob (``/*/*``) sees images."""
-    from pipelines.store import EmbeddedStore
+    from pipelines.embedded.store import EmbeddedStore
 
     s = EmbeddedStore(store, create=False)
     try:

@@ -50,7 +50,7 @@ class Scenario:
     report_line_kept: bool
 
     def open(self):
-        from pipelines.store import EmbeddedStore
+        from pipelines.embedded.store import EmbeddedStore
 
         return EmbeddedStore(self.root)
 
@@ -165,8 +165,8 @@ def no_autorun():
 
 
 def _build(root: Path, photos: Path, *, keep_report: bool) -> tuple[str, str]:
+    from pipelines.embedded.store import EmbeddedStore
     from pipelines.runner import Runner
-    from pipelines.store import EmbeddedStore
 
     store = EmbeddedStore(root)
     try:

@@ -86,7 +86,7 @@ def writable(world, store, tmp_path_factory):
     model = base / "good.lite"
     model.write_bytes(store.get_file("Convert", world.good, TFLITE_FILE))
     copy = world.copy_to(base / "store")
-    from pipelines.store import EmbeddedStore
+    from pipelines.embedded.store import EmbeddedStore
 
     with no_autorun():
         s = EmbeddedStore(copy)

@@ -105,7 +105,7 @@ def scripts(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory, scripts):
-    from pipelines.store import EmbeddedStore
+    from pipelines.embedded.store import EmbeddedStore
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TULIP_NO_AUTORUN", "1")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.store import EmbeddedStore
+from pipelines.embedded.store import EmbeddedStore
 
 TULIP = [sys.executable, "-m", "tulip.cli.main"]
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from pipelines import specs as specmod
-from pipelines.backend import Backend, open_backend
+from pipelines.backend import Backend
+from pipelines.connect import open_backend
 from pipelines.errors import (
     BackendUnavailable,
     BranchNotFound,

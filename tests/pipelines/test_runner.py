@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from pipelines.store import EmbeddedStore
+from pipelines.embedded.store import EmbeddedStore
 
 
 def put(store, repo, files, *, deletes=()):
@@ -195,8 +195,8 @@ def test_failed_job_keeps_last_good_output_and_downstream_is_unrunnable(store, r
     assert head.id == bad.id and head.error and "gate blocked" in head.error
     assert out_files(store, "Gate") == {"/model": b"1"}  # the last good model stays at the head
     assert store.get_file("Gate", good.id, "/model") == b"1"
-    events = store.db.execute("SELECT type, subject FROM outbox ORDER BY seq").fetchall()
-    assert ("job.failed", f"Gate@{bad.id}") in [tuple(e) for e in events]
+    events = [(e.type, e.subject) for e in store.outbox.newest()]
+    assert ("job.failed", f"Gate@{bad.id}") in events
 
 
 def test_datums_writing_the_same_path_fail_the_job(store, run_jobs):
@@ -231,7 +231,7 @@ def test_datum_batching_runs_one_process_for_many_datums(store, run_jobs, tmp_pa
     put(store, "d", {f"/c/{i}": b"x" * i for i in range(1, 11)})
     spec = {
         "pipeline": {"name": "Batch"},
-        "transform": {"cmd": ["python3", str(script)], "datumBatching": True},
+        "transform": {"cmd": [sys.executable, str(script)], "datumBatching": True},
         "input": pfs("d", "/*/*"),
     }
     store.create_pipeline(spec)
@@ -247,7 +247,7 @@ def test_datum_batching_runs_one_process_for_many_datums(store, run_jobs, tmp_pa
 
 
 def test_service_pipeline_runs_and_stops(store, run_jobs):
-    from pipelines.services import port_free, stop_service
+    from pipelines.embedded.services import port_free
 
     store.create_repo("site")
     put(store, "site", {"/index.html": b"<h1>tulip</h1>"})
@@ -256,7 +256,7 @@ def test_service_pipeline_runs_and_stops(store, run_jobs):
             "pipeline": {"name": "Web"},
             "transform": {
                 "cmd": [
-                    "python3",
+                    sys.executable,
                     "-m",
                     "http.server",
                     "6016",
@@ -284,7 +284,7 @@ def test_service_pipeline_runs_and_stops(store, run_jobs):
         assert body == b"<h1>tulip</h1>"
         port = int(url.rsplit(":", 1)[1])
     finally:
-        assert stop_service(store, "Web")
+        assert store.stop_service("Web")
     assert store.inspect_pipeline("Web").service_url is None
     time.sleep(0.3)
     assert port_free(port)

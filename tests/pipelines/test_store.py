@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.embedded.store import EmbeddedStore
 from pipelines.errors import (
     BranchNotFound,
     CommitConflict,
@@ -17,7 +18,6 @@ from pipelines.errors import (
 )
 from pipelines.objects import ObjectStore
 from pipelines.refs import parse_ref
-from pipelines.store import EmbeddedStore
 
 
 def tree(root: Path, files: dict[str, bytes]) -> Path:

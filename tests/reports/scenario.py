@@ -33,8 +33,8 @@ def _pfs(repo: str) -> dict:
 
 
 def build_scenario(root: Path, flowers: Path, *, per_class: int = 6) -> Scenario:
+    from pipelines.embedded.store import EmbeddedStore
     from pipelines.runner import Runner
-    from pipelines.store import EmbeddedStore
 
     store = EmbeddedStore(root)
     try:

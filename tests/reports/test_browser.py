@@ -129,7 +129,7 @@ def test_without_the_cookie_nothing_is_served(tmp_path_factory, server):
 
 
 def test_standalone_report_renders_from_file_with_the_network_off(scenario, tmp_path):
-    from pipelines.store import EmbeddedStore
+    from pipelines.embedded.store import EmbeddedStore
 
     store = EmbeddedStore(scenario.root)
     try:

@@ -21,8 +21,8 @@ def test_pca_separates_clusters_on_the_first_component():
 
 
 def test_audit_page_computes_the_map_from_embed_records(tmp_path, monkeypatch):
+    from pipelines.embedded.store import EmbeddedStore
     from pipelines.runner import Runner
-    from pipelines.store import EmbeddedStore
     from reports import create_app
 
     monkeypatch.setenv("TULIP_NO_AUTORUN", "1")

@@ -15,7 +15,7 @@ SCRIPT = "<script>alert(1)</script>"
 @pytest.fixture
 def evil_audit(tmp_path, monkeypatch):
     """A store whose audit document names a class `<script>alert(1)</script>` everywhere."""
-    from pipelines.store import EmbeddedStore
+    from pipelines.embedded.store import EmbeddedStore
     from reports import create_app
 
     monkeypatch.setenv("TULIP_NO_AUTORUN", "1")

@@ -14,86 +14,38 @@ from pathlib import Path
 
 import pytest
 
-from reports.alert_config import AlertConfigError, load_config, parse_config
-from reports.alert_messages import hub_signature, sign, verify
-from reports.webhooks import (
+from reports.alerts.config import AlertConfigError, load_config, parse_config
+from reports.alerts.delivery import (
     DELIVERED,
     DISABLED,
     FAILED,
     PENDING,
     RETRYING,
     Deliverer,
-    list_events,
-    retry,
     retry_after_seconds,
 )
+from reports.alerts.events import list_events, retry
+from reports.alerts.messages import hub_signature, sign, verify
+from tests.reports.alert_factory import (
+    SECRET,
+    Clock,
+    audited_store,
+    config,
+    delivery,
+    emit,
+    endpoint,
+    endpoint_state,
+)
 from tests.reports.receiver import Receiver, Reply, free_port
-
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-
-class Clock:
-    def __init__(self, t: float | None = None):
-        self.t = time.time() if t is None else t
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
-
-
-def config(*endpoints: dict, base_url: str | None = None, **delivery):
-    data: dict = {"endpoint": list(endpoints), "delivery": delivery}
-    if base_url:
-        data["base_url"] = base_url
-    return parse_config(data)
-
-
-def endpoint(url: str, name: str = "hook", **kw) -> dict:
-    return {"name": name, "url": url, "secret": SECRET, "events": ["audit.*", "job.failed"], **kw}
 
 
 @pytest.fixture
 def store(tmp_path, monkeypatch):
-    """A store with an audit commit and an `audit.failed` event about it in the outbox."""
-    from pipelines.store import EmbeddedStore
-
+    """A store with a failed audit commit (``store.audit_commit``); events come from ``emit``."""
     monkeypatch.setenv("TULIP_NO_AUTORUN", "1")
-    s = EmbeddedStore(tmp_path / "store")
-    s.create_repo("Audit")
-    doc = {
-        "schema": "tulip.audit/v1",
-        "verdict": "fail",
-        "data": {"repo": "flower_photos", "commit": "d" * 32},
-        "reference": None,
-        "summary": {"images": 10, "classes": {"orchids": 5, "tulips": 5}},
-        "findings": [
-            {"check": "label_issue", "severity": "warn", "classes": ["tulips", "orchids"], "score": 0.5,
-             "files": ["/tulips/1.jpg"], "introduced_by": [{"repo": "flower_photos", "commit": "a" * 32}],
-             "message": "looks like orchids"},
-            {"check": "class_overlap", "severity": "fail", "classes": ["orchids", "tulips"], "score": 0.97,
-             "files": ["/orchids/1.jpg"], "introduced_by": [{"repo": "flower_photos", "commit": "b" * 32}],
-             "message": "orchids <b>are</b> tulips"},
-        ],
-    }  # fmt: skip
-    with s.start_commit("Audit") as w:
-        w.put_bytes("/audit.json", json.dumps(doc).encode())
-    s.audit_commit = s.resolve("Audit@master").id
+    s = audited_store(tmp_path / "store")
     yield s
     s.close()
-
-
-def emit(store, type_="audit.failed", subject=None, data=None) -> str:
-    with store.transaction() as conn:
-        return store.emit_event(conn, type_, subject or f"Audit@{store.audit_commit}", data or {})
-
-
-def delivery(store, event_id: str, name: str = "hook") -> dict:
-    row = store.db.execute(
-        "SELECT * FROM deliveries WHERE event_id = ? AND endpoint = ?", (event_id, name)
-    ).fetchone()
-    return dict(row) if row else {}
 
 
 # -- signatures -------------------------------------------------------------------------------
@@ -126,7 +78,7 @@ def test_signatures_verify_with_the_reference_library():
 
 
 def test_verify_rejects_tampering_and_replays():
-    from reports.alert_messages import SignatureError
+    from reports.alerts.messages import SignatureError
 
     body = b"{}"
     headers = sign(SECRET, "evt_1", int(time.time()), body)
@@ -261,8 +213,8 @@ def test_410_gone_disables_the_endpoint_until_retried(store):
         assert stats.disabled == 1 and stats.attempted == 1  # the second is held back
         assert delivery(store, first)["state"] == DISABLED
         assert delivery(store, second)["state"] == PENDING
-        reason = store.db.execute("SELECT disabled, reason FROM endpoints").fetchone()
-        assert reason["disabled"] and "410" in reason["reason"]
+        state = endpoint_state(store)
+        assert state.disabled and "410" in state.reason
         assert Deliverer(store, cfg).run_once().attempted == 0
         listed = {e["id"]: e for e in list_events(store)}
         assert listed[second]["deliveries"][0]["endpoint_disabled"]
@@ -347,8 +299,7 @@ def test_a_hanging_receiver_times_out_and_is_retried(store):
 def test_new_endpoints_get_recent_events_only(store):
     rx = Receiver().start()
     try:
-        old = emit(store)
-        store.db.execute("UPDATE outbox SET time = time - 3 * 86400 WHERE id = ?", (old,))
+        old = emit(store, age=3 * 86400)
         new = emit(store)
         Deliverer(store, config(endpoint(rx.url))).run_once()
         assert rx.ids() == [new]
@@ -375,7 +326,7 @@ def _write_config(root: Path, url: str) -> Path:
 def _deliverer(root: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "TULIP_ALERTS"}
     return subprocess.Popen(
-        [sys.executable, "-m", "reports.webhooks", "--root", str(root)],
+        [sys.executable, "-m", "reports.alerts.delivery", "--root", str(root)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -454,7 +405,7 @@ def test_a_failed_job_event_from_the_engine_reaches_the_receiver_through_the_sin
     store, monkeypatch
 ):
     from pipelines.runner import Runner
-    from reports.webhooks import event_sink
+    from reports.alerts.delivery import event_sink
 
     rx = Receiver().start()
     try:

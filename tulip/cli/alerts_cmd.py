@@ -12,7 +12,7 @@ from .base import Settings, cli, pass_settings
 def alerts() -> None:
     """Alert webhooks: list events and deliveries, retry one, run delivery, send a test.
 
-    Endpoints are configured in $TULIP_ALERTS, else ROOT/alerts.toml (see reports/alert_config.py).
+    Endpoints are configured in $TULIP_ALERTS, else ROOT/alerts.toml (see reports/alerts/config.py).
     Delivery is at-least-once: receivers deduplicate by the webhook-id header.
     """
 
@@ -27,7 +27,7 @@ def _config_option(f):
 
 
 def _config(s: Settings, override: str | None):
-    from reports.alert_config import load_config
+    from reports.alerts.config import load_config
 
     return load_config(s.store_root, override)
 
@@ -42,7 +42,7 @@ def list_alerts(
     s: Settings, limit: int, event_type: str | None, output: str, alerts_config: str | None
 ) -> None:
     """Events, newest first, with their delivery state per endpoint."""
-    from reports.webhooks import list_endpoints, list_events
+    from reports.alerts.events import list_endpoints, list_events
 
     backend = s.backend()
     events = list_events(backend, limit=limit, event_type=event_type)
@@ -105,7 +105,8 @@ def retry_alert(
     s: Settings, event_id: str, endpoint: str | None, no_deliver: bool, alerts_config: str | None
 ) -> None:
     """Re-arm an event's failed, disabled or pending deliveries (acknowledged ones stay sent)."""
-    from reports.webhooks import retry, spawn_deliverer
+    from reports.alerts.delivery import spawn_deliverer
+    from reports.alerts.events import retry
 
     changes = retry(s.backend(), event_id, _config(s, alerts_config), endpoint=endpoint)
     if not changes:
@@ -130,7 +131,7 @@ def retry_alert(
 @pass_settings
 def deliver(s: Settings, once: bool, forever: bool, alerts_config: str | None) -> None:
     """Run delivery in the foreground (one deliverer per store)."""
-    from reports.webhooks import serve
+    from reports.alerts.delivery import serve
 
     config = _config(s, alerts_config)
     s.backend()  # a clear error if there is no store
@@ -153,8 +154,9 @@ def deliver(s: Settings, once: bool, forever: bool, alerts_config: str | None) -
 def test_alert(s: Settings, endpoint: str | None, alerts_config: str | None) -> None:
     """Send an alert.test event now and show each endpoint's answer."""
     from pipelines.errors import TulipError
-    from reports.alert_config import AlertConfig
-    from reports.webhooks import deliverer_lock, emit_test_event, retry
+    from reports.alerts.config import AlertConfig
+    from reports.alerts.delivery import Deliverer, deliverer_lock
+    from reports.alerts.events import emit_test_event, retry
 
     config = _config(s, alerts_config)
     if not config.endpoints:
@@ -167,8 +169,6 @@ def test_alert(s: Settings, endpoint: str | None, alerts_config: str | None) -> 
     only = AlertConfig(tuple(chosen), config.base_url, config.source, config.delivery, config.path)
     for e in chosen:  # a delivery for each chosen endpoint, whatever its event globs
         retry(backend, eid, only, endpoint=e.name)
-    from reports.webhooks import Deliverer
-
     with deliverer_lock(s.store_root.absolute()) as got:
         if not got:
             raise TulipError("a deliverer is running for this store; it will send the test event")

@@ -12,7 +12,8 @@ from pathlib import Path
 import click
 
 from pipelines import __version__
-from pipelines.backend import Backend, default_root
+from pipelines.backend import Backend
+from pipelines.connect import default_root
 from pipelines.errors import TulipError
 
 
@@ -44,7 +45,8 @@ class Settings:
     def backend(self, *, create: bool = False) -> Backend:
         """The store, opened once. Read-only verbs do not create a store where there is none."""
         if self._backend is None:
-            from pipelines.backend import BACKEND_ENV, open_backend
+            from pipelines.backend import BACKEND_ENV
+            from pipelines.connect import open_backend
 
             kind = (self.backend_name or os.environ.get(BACKEND_ENV) or "embedded").lower()
             if kind == "embedded" and not create and not (self.store_root / "tulip.db").exists():

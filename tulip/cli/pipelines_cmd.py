@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from pipelines import specs as specmod
+from pipelines.backend import LocalServices
 from pipelines.errors import InvalidSpec
 
 from . import output as out
@@ -134,18 +135,9 @@ def stop_pipeline(s: Settings, name: str) -> None:
     """Pause a pipeline: no new jobs; its service (if any) is stopped."""
     b = s.backend()
     b.set_pipeline_state(name, "paused")
-    if _is_embedded(b):
-        from pipelines.services import stop_service
-
-        if stop_service(b, name):
-            out.info(f"stopped the {name} service", quiet=s.quiet)
-
-
-def _is_embedded(backend) -> bool:
-    """Local services are the embedded engine's; a cluster runs its own."""
-    from pipelines.store import EmbeddedStore
-
-    return isinstance(backend, EmbeddedStore)
+    # Local services are the embedded engine's; a cluster runs its own.
+    if isinstance(b, LocalServices) and b.stop_service(name):
+        out.info(f"stopped the {name} service", quiet=s.quiet)
 
 
 @start.command("pipeline")
@@ -156,10 +148,8 @@ def start_pipeline(s: Settings, name: str) -> None:
     b = s.backend()
     b.set_pipeline_state(name, "running")
     p = b.inspect_pipeline(name)
-    if p.spec.get("service") and _is_embedded(b):
-        from pipelines.services import restart_latest
-
-        url = restart_latest(b, name)
+    if p.spec.get("service") and isinstance(b, LocalServices):
+        url = b.restart_service(name)
         out.info(f"{name} is serving at {url}", quiet=s.quiet)
 
 

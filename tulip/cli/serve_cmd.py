@@ -87,8 +87,8 @@ def _resume_alerts(s: Settings, alerts_config: str | None) -> None:
     """Deliveries left pending by a restart go out again: start a deliverer if endpoints exist."""
     if os.environ.get("TULIP_NO_AUTORUN") or s.backend_name not in (None, "embedded"):
         return
-    from reports.alert_config import load_config
-    from reports.webhooks import spawn_deliverer
+    from reports.alerts.config import load_config
+    from reports.alerts.delivery import spawn_deliverer
 
     try:
         config = load_config(s.store_root, alerts_config)

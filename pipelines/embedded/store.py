@@ -11,6 +11,10 @@ Every change to the metadata is one ``BEGIN IMMEDIATE`` transaction. Blobs are w
 before the transaction that references them, so a crash at any point leaves either the whole
 commit or none of it; at worst some unreferenced blobs, which ``fsck`` reports and ``gc``
 removes.
+
+This module owns repos, branches and pipelines; ``commits`` the commit rows, ``manifests``
+what files each commit holds, ``jobs`` the engine's queue, ``services`` the service
+processes and ``outbox`` the events.
 """
 
 from __future__ import annotations
@@ -18,9 +22,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import sqlite3
-import sys
-import threading
 import time
 import uuid
 from collections import defaultdict
@@ -28,9 +29,19 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import specs as specmod
-from .backend import Backend, CommitWriter, file_path, walk_tree
-from .errors import (
+from .. import specs as specmod
+from ..backend import (
+    Backend,
+    Checkable,
+    Collectable,
+    CommitWriter,
+    LocalBlobs,
+    LocalServices,
+    file_path,
+    walk_tree,
+)
+from ..datums import enumerate_datums
+from ..errors import (
     BranchNotFound,
     CommitConflict,
     CommitNotFound,
@@ -45,11 +56,8 @@ from .errors import (
     SourceChanged,
     TulipError,
 )
-from .info import (
+from ..info import (
     AUTO,
-    JOB_CREATED,
-    JOB_KILLED,
-    JOB_RUNNING,
     USER,
     BranchInfo,
     CommitInfo,
@@ -62,23 +70,67 @@ from .info import (
     PipelineInfo,
     RepoInfo,
 )
-from .layout import SPEC_FILE, SPEC_SUFFIX
-from .objects import ObjectStore
-from .refs import NAME_CHARS, normalize_path
-from .schema_sql import MIGRATIONS
+from ..layout import SPEC_FILE, SPEC_SUFFIX
+from ..objects import ObjectStore
+from ..refs import COMMIT_ID, NAME_CHARS, normalize_path
+from . import commits, jobs, launch, manifests, outbox, services
+from .db import DB_NAME, Connection, Database, Migration, Row
+from .jobs import JobQueue
+from .outbox import Outbox
+from .services import Services
 
-DB_NAME = "tulip.db"
-NO_AUTORUN_ENV = "TULIP_NO_AUTORUN"
+MIGRATIONS = [
+    Migration(
+        "repos, branches and pipelines",
+        """
+        CREATE TABLE repos (
+            name        TEXT PRIMARY KEY,
+            type        TEXT NOT NULL CHECK (type IN ('user', 'spec')),
+            description TEXT NOT NULL DEFAULT '',
+            created     REAL NOT NULL,
+            pipeline    TEXT
+        );
+        CREATE TABLE branches (
+            repo TEXT NOT NULL REFERENCES repos(name) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            head TEXT,
+            PRIMARY KEY (repo, name)
+        );
+        CREATE TABLE branch_provenance (
+            repo        TEXT NOT NULL,
+            branch      TEXT NOT NULL,
+            prov_repo   TEXT NOT NULL,
+            prov_branch TEXT NOT NULL,
+            PRIMARY KEY (repo, branch, prov_repo, prov_branch),
+            FOREIGN KEY (repo, branch) REFERENCES branches(repo, name) ON DELETE CASCADE
+        );
+        CREATE TABLE pipelines (
+            name        TEXT PRIMARY KEY,
+            spec        TEXT NOT NULL,
+            version     INTEGER NOT NULL,
+            spec_commit TEXT NOT NULL,
+            salt        TEXT NOT NULL,
+            state       TEXT NOT NULL DEFAULT 'running',
+            created     REAL NOT NULL,
+            updated     REAL NOT NULL
+        )
+        """,
+    ),
+]
+
+# Every table of the store's file, by owner, in the order they are created.
+COMPONENTS = {
+    "store": MIGRATIONS,
+    "commits": commits.MIGRATIONS,
+    "manifests": manifests.MIGRATIONS,
+    "jobs": jobs.MIGRATIONS,
+    "services": services.MIGRATIONS,
+    "outbox": outbox.MIGRATIONS,
+}
 
 
 def new_id() -> str:
     return uuid.uuid4().hex
-
-
-def _subtree_bounds(path: str) -> tuple[str, str]:
-    """Half-open range of paths strictly under ``path`` ('/a' -> ['/a/', '/a0'))."""
-    prefix = "/" if path == "/" else path + "/"
-    return prefix, prefix[:-1] + chr(ord("/") + 1)
 
 
 class _Writer(CommitWriter):
@@ -130,7 +182,7 @@ class _Writer(CommitWriter):
         self.ops.append(("delete", normalize_path(path)))
 
 
-class EmbeddedStore(Backend):
+class EmbeddedStore(Backend, Checkable, Collectable, LocalBlobs, LocalServices):
     """SQLite metadata plus content-addressed blobs under one root directory."""
 
     name = "embedded"
@@ -144,74 +196,24 @@ class EmbeddedStore(Backend):
                 )
             self.root.mkdir(parents=True)
         self.objects = ObjectStore(self.root)
-        self._local = threading.local()
-        self._migrate()
-
-    # -- connection and transactions ------------------------------------------------------
-    @property
-    def db(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.root / DB_NAME, isolation_level=None, timeout=60)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout = 60000")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            self._local.conn = conn
-        return conn
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic write: ``BEGIN IMMEDIATE`` takes the write lock up front."""
-        conn = self.db
-        if conn.in_transaction:  # nested: join the outer transaction
-            yield conn
-            return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
-            conn.execute("COMMIT")
+        self.db = Database(self.root / DB_NAME)
+        self.db.migrate(COMPONENTS)
+        self.outbox = Outbox(self.db)
+        self.services = Services(self.db, self.objects, self.root)
+        self.jobs = JobQueue(self)
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
-
-    def _migrate(self) -> None:
-        conn = self.db
-        if conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS):
-            return  # up to date: no write lock needed (the common case, on every open)
-        with self.transaction():
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            for i, (_name, sql) in enumerate(MIGRATIONS[version:], start=version):
-                for stmt in sql.split(";"):
-                    if stmt.strip():
-                        conn.execute(stmt)
-                conn.execute(f"PRAGMA user_version = {i + 1}")
-
-    def _next(self, conn: sqlite3.Connection, counter: str) -> int:
-        conn.execute(
-            "INSERT INTO counters(name, value) VALUES (?, 1) "
-            "ON CONFLICT(name) DO UPDATE SET value = value + 1",
-            (counter,),
-        )
-        return conn.execute("SELECT value FROM counters WHERE name = ?", (counter,)).fetchone()[0]
+        self.db.close()
 
     # -- repos ----------------------------------------------------------------------------
     def create_repo(self, name: str, *, description: str = "") -> RepoInfo:
         _check_name(name, "repo")
-        with self.transaction() as conn:
+        with self.db.transaction() as conn:
             self._create_repo(conn, name, "user", description)
         return self.inspect_repo(name)
 
     def _create_repo(
-        self, conn, name: str, kind: str, description: str, pipeline: str | None = None
+        self, conn: Connection, name: str, kind: str, description: str, pipeline: str | None = None
     ) -> None:
         if conn.execute("SELECT 1 FROM repos WHERE name = ?", (name,)).fetchone():
             raise RepoExists(f"repo {name!r} already exists")
@@ -230,28 +232,26 @@ class EmbeddedStore(Backend):
         return [self.inspect_repo(r["name"]) for r in rows]
 
     def inspect_repo(self, name: str) -> RepoInfo:
-        row = self.db.execute("SELECT * FROM repos WHERE name = ?", (name,)).fetchone()
-        if row is None:
-            raise RepoNotFound(
-                f"no repo {name!r}; repos: {', '.join(self._repo_names()) or '(none yet)'}"
-            )
+        row = self._require_repo(self.db.conn, name)
         branches = [
             r["name"]
             for r in self.db.execute(
                 "SELECT name FROM branches WHERE repo = ? ORDER BY name", (name,)
             )
         ]
-        size = self.db.execute(
-            "SELECT c.size_bytes FROM branches b JOIN commits c ON c.repo = b.repo AND c.id = b.head "
-            "WHERE b.repo = ? AND b.name = 'master'",
-            (name,),
+        head = self.db.execute(
+            "SELECT head FROM branches WHERE repo = ? AND name = 'master'", (name,)
         ).fetchone()
+        size = 0
+        if head and head["head"]:
+            c = commits.row(self.db.conn, name, head["head"])
+            size = c["size_bytes"] if c else 0
         return RepoInfo(
             name=name,
             type=row["type"],
             created=row["created"],
             description=row["description"],
-            size_bytes=size[0] if size else 0,
+            size_bytes=size,
             branches=branches,
             pipeline=row["pipeline"],
         )
@@ -261,7 +261,7 @@ class EmbeddedStore(Backend):
             r[0] for r in self.db.execute("SELECT name FROM repos WHERE type='user' ORDER BY name")
         ]
 
-    def _require_repo(self, conn, name: str) -> sqlite3.Row:
+    def _require_repo(self, conn: Connection, name: str) -> Row:
         row = conn.execute("SELECT * FROM repos WHERE name = ?", (name,)).fetchone()
         if row is None:
             raise RepoNotFound(
@@ -270,7 +270,7 @@ class EmbeddedStore(Backend):
         return row
 
     def delete_repo(self, name: str, *, force: bool = False) -> None:
-        with self.transaction() as conn:
+        with self.db.transaction() as conn:
             row = self._require_repo(conn, name)
             if row["pipeline"]:
                 raise CommitConflict(
@@ -293,7 +293,7 @@ class EmbeddedStore(Backend):
 
     # -- branches -------------------------------------------------------------------------
     def list_branches(self, repo: str) -> list[BranchInfo]:
-        self._require_repo(self.db, repo)
+        self._require_repo(self.db.conn, repo)
         names = [
             r[0]
             for r in self.db.execute(
@@ -307,7 +307,7 @@ class EmbeddedStore(Backend):
             "SELECT * FROM branches WHERE repo = ? AND name = ?", (repo, branch)
         ).fetchone()
         if row is None:
-            self._require_repo(self.db, repo)
+            self._require_repo(self.db.conn, repo)
             names = [
                 r[0] for r in self.db.execute("SELECT name FROM branches WHERE repo = ?", (repo,))
             ]
@@ -324,9 +324,20 @@ class EmbeddedStore(Backend):
         ]
         return BranchInfo(repo=repo, name=branch, head=row["head"], provenance=prov)
 
+    def _head(self, conn: Connection, repo: str, branch: str) -> str | None:
+        row = conn.execute(
+            "SELECT head FROM branches WHERE repo = ? AND name = ?", (repo, branch)
+        ).fetchone()
+        return None if row is None else row["head"]
+
+    def _set_head(self, conn: Connection, repo: str, branch: str, head: str | None) -> None:
+        conn.execute(
+            "UPDATE branches SET head = ? WHERE repo = ? AND name = ?", (head, repo, branch)
+        )
+
     def create_branch(self, repo: str, branch: str, *, head: str | None = None) -> BranchInfo:
         _check_name(branch, "branch")
-        with self.transaction() as conn:
+        with self.db.transaction() as conn:
             self._require_repo(conn, repo)
             if head is not None:
                 self._commit_row(conn, repo, head)
@@ -343,7 +354,7 @@ class EmbeddedStore(Backend):
         self, repo: str, branch: str = "master", *, description: str = ""
     ) -> Iterator[_Writer]:
         _check_name(branch, "branch")
-        row = self._require_repo(self.db, repo)
+        row = self._require_repo(self.db.conn, repo)
         if row["pipeline"]:
             raise CommitConflict(
                 f"repo {repo!r} is written by pipeline {row['pipeline']}; put data in its input repos instead"
@@ -354,98 +365,33 @@ class EmbeddedStore(Backend):
 
     def _finish_user_commit(self, w: _Writer) -> None:
         os.sync()  # blobs reach the disk before the metadata that names them
-        with self.transaction() as conn:
+        with self.db.transaction() as conn:
             self._require_repo(conn, w.repo)
-            head_row = conn.execute(
-                "SELECT head FROM branches WHERE repo = ? AND name = ?", (w.repo, w.branch)
-            ).fetchone()
-            if head_row is None:
+            if (
+                conn.execute(
+                    "SELECT 1 FROM branches WHERE repo = ? AND name = ?", (w.repo, w.branch)
+                ).fetchone()
+                is None
+            ):
                 conn.execute(
                     "INSERT INTO branches(repo, name, head) VALUES (?,?,NULL)", (w.repo, w.branch)
                 )
-                parent = None
-            else:
-                parent = head_row["head"]
-            self._insert_commit(
-                conn, w.repo, w.id, w.branch, USER, parent, w.started, w.description
+            # The parent is the head when the commit lands, not when it started: two writers
+            # of one branch serialise on the write lock and both commits are kept, in order.
+            parent = self._head(conn, w.repo, w.branch)
+            commits.insert(
+                self.db, conn, w.repo, w.id, w.branch, USER, parent, w.started, w.description
             )
             if parent:
-                self._copy_manifest(conn, w.repo, parent, w.id)
-            for op in w.ops:
-                if op[0] == "delete":
-                    self._apply_delete(conn, w.repo, w.id, op[1], w.branch)
-                else:
-                    self._apply_put(conn, w.repo, w.id, op[1], op[2], op[3])
-            self._finish_commit_row(conn, w.repo, w.id, time.time())
-            conn.execute(
-                "UPDATE branches SET head = ? WHERE repo = ? AND name = ?", (w.id, w.repo, w.branch)
-            )
+                manifests.copy(conn, w.repo, parent, w.id)
+            manifests.apply(conn, w.repo, w.id, w.ops, branch=w.branch)
+            commits.close(conn, w.repo, w.id, time.time(), manifests.size(conn, w.repo, w.id))
+            self._set_head(conn, w.repo, w.branch, w.id)
             self._propagate(conn, w.id, [(w.repo, w.branch)])
         self._kick_runner()
 
-    def _insert_commit(
-        self, conn, repo, cid, branch, origin, parent, started, description=""
-    ) -> None:
-        conn.execute(
-            "INSERT INTO commits(repo, id, branch, origin, parent, started, description, seq) "
-            "VALUES (?,?,?,?,?,?,?,?)",
-            (repo, cid, branch, origin, parent, started, description, self._next(conn, "commit")),
-        )
-
-    def _copy_manifest(self, conn, repo: str, src: str, dst: str) -> None:
-        conn.execute(
-            "INSERT INTO files(repo, commit_id, path, hash, size) "
-            "SELECT repo, ?, path, hash, size FROM files WHERE repo = ? AND commit_id = ?",
-            (dst, repo, src),
-        )
-
-    def _apply_delete(self, conn, repo: str, cid: str, path: str, branch: str) -> None:
-        lo, hi = _subtree_bounds(path)
-        n = conn.execute(
-            "DELETE FROM files WHERE repo = ? AND commit_id = ? AND (path = ? OR (path >= ? AND path < ?))",
-            (repo, cid, path, lo, hi),
-        ).rowcount
-        if n == 0:
-            raise FileNotFound(
-                f"no file or directory {path} in {repo}@{branch}; nothing was deleted"
-            )
-
-    def _apply_put(self, conn, repo: str, cid: str, path: str, digest: str, size: int) -> None:
-        lo, hi = _subtree_bounds(path)
-        if conn.execute(
-            "SELECT 1 FROM files WHERE repo = ? AND commit_id = ? AND path >= ? AND path < ? LIMIT 1",
-            (repo, cid, lo, hi),
-        ).fetchone():
-            raise InvalidPath(f"cannot put file {path} in {repo}: {path} is a directory there")
-        parts = path.strip("/").split("/")
-        ancestors = ["/" + "/".join(parts[:i]) for i in range(1, len(parts))]
-        if ancestors:
-            clash = conn.execute(
-                f"SELECT path FROM files WHERE repo = ? AND commit_id = ? AND path IN ({','.join('?' * len(ancestors))})",
-                (repo, cid, *ancestors),
-            ).fetchone()
-            if clash:
-                raise InvalidPath(f"cannot put file {path} in {repo}: {clash[0]} is a file there")
-        conn.execute(
-            "INSERT OR REPLACE INTO files(repo, commit_id, path, hash, size) VALUES (?,?,?,?,?)",
-            (repo, cid, path, digest, size),
-        )
-
-    def _finish_commit_row(
-        self, conn, repo: str, cid: str, finished: float, error: str | None = None
-    ) -> None:
-        size = conn.execute(
-            "SELECT COALESCE(SUM(size), 0) FROM files WHERE repo = ? AND commit_id = ?", (repo, cid)
-        ).fetchone()[0]
-        conn.execute(
-            "UPDATE commits SET finished = ?, size_bytes = ?, error = ? WHERE repo = ? AND id = ?",
-            (finished, size, error, repo, cid),
-        )
-
-    def _commit_row(self, conn, repo: str, cid: str) -> sqlite3.Row:
-        row = conn.execute(
-            "SELECT * FROM commits WHERE repo = ? AND id = ?", (repo, cid)
-        ).fetchone()
+    def _commit_row(self, conn: Connection, repo: str, cid: str) -> Row:
+        row = commits.row(conn, repo, cid)
         if row is None:
             self._require_repo(conn, repo)
             raise CommitNotFound(
@@ -453,141 +399,93 @@ class EmbeddedStore(Backend):
             )
         return row
 
-    def _commit_info(self, row: sqlite3.Row) -> CommitInfo:
-        prov = [
-            CommitRef(r["prov_repo"], r["prov_branch"], r["prov_id"])
-            for r in self.db.execute(
-                "SELECT prov_repo, prov_branch, prov_id FROM commit_provenance "
-                "WHERE repo = ? AND id = ? ORDER BY prov_repo",
-                (row["repo"], row["id"]),
-            )
-        ]
-        return CommitInfo(
-            repo=row["repo"],
-            branch=row["branch"],
-            id=row["id"],
-            origin=row["origin"],
-            parent=row["parent"],
-            started=row["started"],
-            finished=row["finished"],
-            size_bytes=row["size_bytes"],
-            description=row["description"],
-            error=row["error"],
-            direct_provenance=prov,
-            metadata=json.loads(row["metadata"] or "{}"),
-        )
-
     def inspect_commit(self, repo: str, commit_id: str) -> CommitInfo:
-        return self._commit_info(self._commit_row(self.db, repo, commit_id))
+        conn = self.db.conn
+        return commits.info(conn, self._commit_row(conn, repo, commit_id))
 
     def list_commits(
         self, repo: str, branch: str | None = None, *, limit: int | None = None
     ) -> list[CommitInfo]:
-        self._require_repo(self.db, repo)
-        sql = "SELECT * FROM commits WHERE repo = ?"
-        args: list = [repo]
+        conn = self.db.conn
+        self._require_repo(conn, repo)
         if branch is not None:
             self.inspect_branch(repo, branch)
-            sql += " AND branch = ?"
-            args.append(branch)
-        sql += " ORDER BY seq DESC"
-        if limit:
-            sql += f" LIMIT {int(limit)}"
-        return [self._commit_info(r) for r in self.db.execute(sql, args).fetchall()]
+        return [commits.info(conn, r) for r in commits.of_repo(conn, repo, branch, limit)]
 
     def commit_set(self, commit_id: str) -> list[CommitInfo]:
-        rows = self.db.execute(
-            "SELECT * FROM commits WHERE id = ? ORDER BY seq", (commit_id,)
-        ).fetchall()
+        conn = self.db.conn
+        rows = commits.of_set(conn, commit_id)
         if not rows:
             raise CommitNotFound(f"no commit set {commit_id}")
-        return [self._commit_info(r) for r in rows]
+        return [commits.info(conn, r) for r in rows]
 
     def subvenance(self, repo: str, commit_id: str) -> list[CommitRef]:
-        rows = self.db.execute(
-            "SELECT p.repo, c.branch, p.id FROM commit_provenance p JOIN commits c "
-            "ON c.repo = p.repo AND c.id = p.id WHERE p.prov_repo = ? AND p.prov_id = ? ORDER BY c.seq",
-            (repo, commit_id),
-        ).fetchall()
-        return [CommitRef(r[0], r[1], r[2]) for r in rows]
+        return commits.subvenance(self.db.conn, repo, commit_id)
 
     def wait_commit_set(self, commit_id: str, *, timeout: float | None = None) -> list[CommitInfo]:
         deadline = None if timeout is None else time.monotonic() + timeout
         kicked = 0.0
         while True:
-            commits = self.commit_set(commit_id)
-            if all(c.finished is not None for c in commits):
-                return commits
+            members = self.commit_set(commit_id)
+            if all(c.finished is not None for c in members):
+                return members
             if time.monotonic() - kicked > 5:
-                self._kick_runner(force=True)  # a runner that died is replaced
+                self._kick_runner()  # a runner that died is replaced
                 kicked = time.monotonic()
             if deadline is not None and time.monotonic() > deadline:
-                pending = [f"{c.repo}@{c.id}" for c in commits if c.finished is None]
+                pending = [f"{c.repo}@{c.id}" for c in members if c.finished is None]
                 raise TimeoutError(
                     f"commit set {commit_id} not finished after {timeout}s: {', '.join(pending)}"
                 )
             time.sleep(0.1)
 
     def set_commit_metadata(self, repo: str, commit_id: str, metadata: dict[str, str]) -> None:
-        with self.transaction() as conn:
-            row = self._commit_row(conn, repo, commit_id)
-            merged = {
-                **json.loads(row["metadata"] or "{}"),
-                **{str(k): str(v) for k, v in metadata.items()},
-            }
-            conn.execute(
-                "UPDATE commits SET metadata = ? WHERE repo = ? AND id = ?",
-                (json.dumps(merged, sort_keys=True), repo, commit_id),
-            )
+        with self.db.transaction() as conn:
+            self._commit_row(conn, repo, commit_id)
+            commits.set_metadata(conn, repo, commit_id, metadata)
 
     def delete_commit(self, repo: str, commit_id: str) -> list[CommitRef]:
         """Delete a head commit and every downstream commit of its set, rewinding branches."""
-        with self.transaction() as conn:
+        with self.db.transaction() as conn:
             row = self._commit_row(conn, repo, commit_id)
             if self._require_repo(conn, repo)["type"] == "spec":
                 raise CommitConflict(
                     f"{repo}@{commit_id} is a pipeline spec; use `tulip delete pipeline`"
                 )
-            members = conn.execute(
-                "SELECT * FROM commits WHERE id = ? ORDER BY seq DESC", (commit_id,)
-            ).fetchall()
             if row["origin"] == AUTO:
                 raise CommitConflict(
                     f"{repo}@{commit_id} was made by a pipeline; delete the data commit that caused it"
                 )
+            members = commits.of_set(conn, commit_id, newest_first=True)
             for m in members:
-                head = conn.execute(
-                    "SELECT head FROM branches WHERE repo = ? AND name = ?",
-                    (m["repo"], m["branch"]),
-                ).fetchone()
-                if head is None or head["head"] != commit_id:
+                if self._head(conn, m["repo"], m["branch"]) != commit_id:
                     raise CommitConflict(
                         f"{m['repo']}@{commit_id} is not the head of {m['repo']}@{m['branch']}; "
                         "later commits build on it, so it cannot be deleted"
                     )
-            running = conn.execute(
-                "SELECT pipeline FROM jobs WHERE id = ? AND state = ?", (commit_id, JOB_RUNNING)
-            ).fetchall()
+                if commits.children(conn, m["repo"], commit_id):
+                    raise CommitConflict(
+                        f"{m['repo']}@{commit_id} is the parent of other commits (another branch "
+                        "builds on it), so it cannot be deleted"
+                    )
+            running = jobs.running_in_set(conn, commit_id)
             if running:
                 raise CommitConflict(
-                    f"job {running[0][0]}@{commit_id} is still running; wait for it "
+                    f"job {running[0]}@{commit_id} is still running; wait for it "
                     f"(tulip wait commit {repo}@{commit_id}) and delete again"
                 )
             deleted = []
             for m in members:
-                conn.execute(
-                    "UPDATE branches SET head = ? WHERE repo = ? AND name = ?",
-                    (m["parent"], m["repo"], m["branch"]),
-                )
-                conn.execute(
-                    "DELETE FROM commits WHERE repo = ? AND id = ?", (m["repo"], commit_id)
-                )
+                self._set_head(conn, m["repo"], m["branch"], m["parent"])
+                commits.delete(conn, m["repo"], commit_id)
                 deleted.append(CommitRef(m["repo"], m["branch"], commit_id))
-            conn.execute("DELETE FROM jobs WHERE id = ?", (commit_id,))
+            jobs.delete_set(conn, commit_id)
         return deleted
 
     # -- triggering: one commit set across the pipeline DAG ---------------------------------
-    def _downstream_pipelines(self, conn, changed: Iterable[tuple[str, str]]) -> list[str]:
+    def _downstream_pipelines(
+        self, conn: Connection, changed: Iterable[tuple[str, str]]
+    ) -> list[str]:
         """Pipelines whose inputs (transitively) include a changed branch, in topological order."""
         edges: dict[tuple[str, str], list[str]] = defaultdict(list)
         for r in conn.execute(
@@ -621,7 +519,7 @@ class EmbeddedStore(Backend):
                         ready.append(d)
         return order
 
-    def _propagate(self, conn, set_id: str, changed: list[tuple[str, str]]) -> None:
+    def _propagate(self, conn: Connection, set_id: str, changed: list[tuple[str, str]]) -> None:
         """Open an output commit and a job, in this commit set, for every pipeline downstream."""
         now = time.time()
         in_set = set(changed)
@@ -629,53 +527,28 @@ class EmbeddedStore(Backend):
             prow = conn.execute("SELECT * FROM pipelines WHERE name = ?", (pipeline,)).fetchone()
             if prow["state"] != "running":
                 continue
-            head = conn.execute(
-                "SELECT head FROM branches WHERE repo = ? AND name = 'master'", (pipeline,)
-            ).fetchone()["head"]
-            self._insert_commit(conn, pipeline, set_id, "master", AUTO, head, now)
+            head = self._head(conn, pipeline, "master")
+            commits.insert(self.db, conn, pipeline, set_id, "master", AUTO, head, now)
             for r in conn.execute(
                 "SELECT prov_repo, prov_branch FROM branch_provenance WHERE repo = ? AND branch = 'master'",
                 (pipeline,),
             ).fetchall():
-                prov_id = (
-                    set_id
-                    if (r[0], r[1]) in in_set
-                    else conn.execute(
-                        "SELECT head FROM branches WHERE repo = ? AND name = ?", (r[0], r[1])
-                    ).fetchone()["head"]
-                )
+                prov_id = set_id if (r[0], r[1]) in in_set else self._head(conn, r[0], r[1])
                 if prov_id is None:
                     continue  # an input with no commits yet contributes no datums
-                conn.execute(
-                    "INSERT INTO commit_provenance(repo, id, prov_repo, prov_branch, prov_id) VALUES (?,?,?,?,?)",
-                    (pipeline, set_id, r[0], r[1], prov_id),
-                )
-            conn.execute(
-                "UPDATE branches SET head = ? WHERE repo = ? AND name = 'master'",
-                (set_id, pipeline),
-            )
-            conn.execute(
-                "INSERT INTO jobs(pipeline, id, state, created, spec_version, seq) VALUES (?,?,?,?,?,?)",
-                (pipeline, set_id, JOB_CREATED, now, prow["version"], self._next(conn, "job")),
-            )
+                commits.add_provenance(conn, pipeline, set_id, r[0], r[1], prov_id)
+            self._set_head(conn, pipeline, "master", set_id)
+            jobs.queue(self.db, conn, pipeline, set_id, prow["version"])
             in_set.add((pipeline, "master"))
 
-    def _kick_runner(self, *, force: bool = False) -> None:
+    def _kick_runner(self) -> None:
         """Start a background runner if jobs wait and none is running (as pachd would)."""
-        if os.environ.get(NO_AUTORUN_ENV):
-            return
-        pending = self.db.execute(
-            "SELECT 1 FROM jobs WHERE state IN (?, ?) LIMIT 1", (JOB_CREATED, JOB_RUNNING)
-        ).fetchone()
-        if not pending:
-            return
-        from .runner import spawn_runner
-
-        spawn_runner(self.root)
+        if launch.autorun_enabled() and jobs.pending(self.db):
+            launch.spawn_runner(self.root)
 
     # -- files ----------------------------------------------------------------------------
-    def _readable_commit(self, repo: str, commit_id: str) -> sqlite3.Row:
-        row = self._commit_row(self.db, repo, commit_id)
+    def _readable_commit(self, repo: str, commit_id: str) -> Row:
+        row = self._commit_row(self.db.conn, repo, commit_id)
         if row["finished"] is None:
             raise CommitConflict(
                 f"commit {repo}@{commit_id} is still being written; wait for it: "
@@ -685,16 +558,8 @@ class EmbeddedStore(Backend):
 
     def walk_files(self, repo: str, commit_id: str, path: str = "/") -> Iterator[FileInfo]:
         self._readable_commit(repo, commit_id)
-        path = normalize_path(path)
-        lo, hi = _subtree_bounds(path)
-        for r in self.db.execute(
-            "SELECT path, hash, size FROM files WHERE repo = ? AND commit_id = ? "
-            "AND (path = ? OR (path >= ? AND path < ?)) ORDER BY path",
-            (repo, commit_id, path, lo, hi),
-        ).fetchall():
-            yield FileInfo(
-                path=r[0], type="file", size=r[2], hash=r[1], commit=commit_id, repo=repo
-            )
+        for p, h, s in manifests.walk(self.db.conn, repo, commit_id, normalize_path(path)):
+            yield FileInfo(path=p, type="file", size=s, hash=h, commit=commit_id, repo=repo)
 
     def list_files(
         self, repo: str, commit_id: str, path: str = "/", *, recursive: bool = False
@@ -817,8 +682,6 @@ class EmbeddedStore(Backend):
         return changes
 
     def find_commits(self, repo: str, branch_or_commit: str, path: str) -> list[PathCommit]:
-        from .refs import COMMIT_ID
-
         path = normalize_path(path)
         if COMMIT_ID.match(branch_or_commit):
             start = self.inspect_commit(repo, branch_or_commit)
@@ -827,12 +690,13 @@ class EmbeddedStore(Backend):
             if head is None:
                 return []
             start = self.inspect_commit(repo, head)
+        conn = self.db.conn
         result: list[PathCommit] = []
         commit: CommitInfo | None = start
-        current = self._subtree(repo, commit.id, path)
+        current = manifests.hashes(conn, repo, start.id, path)
         while commit is not None:
             parent = self.inspect_commit(repo, commit.parent) if commit.parent else None
-            before = self._subtree(repo, parent.id, path) if parent else {}
+            before = manifests.hashes(conn, repo, parent.id, path) if parent else {}
             if current != before:
                 if not before:
                     change = "added"
@@ -847,33 +711,22 @@ class EmbeddedStore(Backend):
             commit, current = parent, before
         return result
 
-    def _subtree(self, repo: str, commit_id: str, path: str) -> dict[str, str]:
-        lo, hi = _subtree_bounds(path)
-        return {
-            r[0]: r[1]
-            for r in self.db.execute(
-                "SELECT path, hash FROM files WHERE repo = ? AND commit_id = ? AND (path = ? OR (path >= ? AND path < ?))",
-                (repo, commit_id, path, lo, hi),
-            )
-        }
-
     def introduced_by(self, repo: str, commit_id: str, paths: Iterable[str]) -> dict[str, str]:
         """For each path, the commit (walking parents) since which it has had its current hash."""
-        paths = [normalize_path(p) for p in paths]
+        conn = self.db.conn
+        wanted = {normalize_path(p) for p in paths}
         chain = []
         cid: str | None = commit_id
         while cid is not None:
-            row = self._commit_row(self.db, repo, cid)
             chain.append(cid)
-            cid = row["parent"]
-        wanted = set(paths)
-        current = {p: h for p, h in self._manifest(repo, commit_id).items() if p in wanted}
+            cid = self._commit_row(conn, repo, cid)["parent"]
+        current = {p: h for p, h in manifests.hashes(conn, repo, commit_id).items() if p in wanted}
         result: dict[str, str] = {}
         pending = set(current)
         for newer, older in itertools.pairwise(chain):
             if not pending:
                 break
-            before = self._manifest(repo, older)
+            before = manifests.hashes(conn, repo, older)
             for p in list(pending):
                 if before.get(p) != current[p]:
                     result[p] = newer
@@ -882,14 +735,6 @@ class EmbeddedStore(Backend):
             result[p] = chain[-1]
         return result
 
-    def _manifest(self, repo: str, commit_id: str) -> dict[str, str]:
-        return {
-            r[0]: r[1]
-            for r in self.db.execute(
-                "SELECT path, hash FROM files WHERE repo = ? AND commit_id = ?", (repo, commit_id)
-            )
-        }
-
     # -- pipelines ------------------------------------------------------------------------
     def create_pipeline(
         self, spec: dict, *, update: bool = False, reprocess: bool = False, dry_run: bool = False
@@ -897,7 +742,7 @@ class EmbeddedStore(Backend):
         spec = specmod.normalize(spec)
         name = specmod.spec_name(spec)
         inputs = [(i.repo, i.branch) for i in specmod.pfs_inputs(spec["input"])]
-        with self.transaction() as conn:
+        with self.db.transaction() as conn:
             existing = conn.execute("SELECT * FROM pipelines WHERE name = ?", (name,)).fetchone()
             if existing and not update:
                 raise InvalidSpec(
@@ -958,10 +803,9 @@ class EmbeddedStore(Backend):
                     conn, spec_repo, "spec", f"spec of pipeline {name}", pipeline=name
                 )
             set_id = new_id()
-            parent = conn.execute(
-                "SELECT head FROM branches WHERE repo = ? AND name = 'master'", (spec_repo,)
-            ).fetchone()["head"]
-            self._insert_commit(
+            parent = self._head(conn, spec_repo, "master")
+            commits.insert(
+                self.db,
                 conn,
                 spec_repo,
                 set_id,
@@ -974,15 +818,11 @@ class EmbeddedStore(Backend):
             digest, size = self.objects.put_bytes(
                 json.dumps(spec, indent=2, sort_keys=True).encode()
             )
-            conn.execute(
-                "INSERT INTO files(repo, commit_id, path, hash, size) VALUES (?,?,?,?,?)",
-                (spec_repo, set_id, SPEC_FILE, digest, size),
-            )
-            self._finish_commit_row(conn, spec_repo, set_id, now)
-            conn.execute(
-                "UPDATE branches SET head = ? WHERE repo = ? AND name = 'master'",
-                (set_id, spec_repo),
-            )
+            if parent:
+                manifests.copy(conn, spec_repo, parent, set_id)
+            manifests.write(conn, spec_repo, set_id, [(SPEC_FILE, digest, size)])
+            commits.close(conn, spec_repo, set_id, now, manifests.size(conn, spec_repo, set_id))
+            self._set_head(conn, spec_repo, "master", set_id)
             salt = existing["salt"] if existing and not reprocess else new_id()
             if existing:
                 conn.execute(
@@ -1008,7 +848,7 @@ class EmbeddedStore(Backend):
         self._kick_runner()
         return self.inspect_pipeline(name)
 
-    def _upstream_of(self, conn, inputs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    def _upstream_of(self, conn: Connection, inputs: list[tuple[str, str]]) -> dict[str, list[str]]:
         """Every pipeline upstream of these inputs, with the path that reaches it."""
         found: dict[str, list[str]] = {}
         stack = [(repo, [repo]) for repo, _ in inputs]
@@ -1025,11 +865,8 @@ class EmbeddedStore(Backend):
                         stack.append((r[0], [*path, r[0]]))
         return found
 
-    def _pipeline_info(self, row: sqlite3.Row) -> PipelineInfo:
+    def _pipeline_info(self, row: Row) -> PipelineInfo:
         spec = json.loads(row["spec"])
-        svc = self.db.execute(
-            "SELECT url, state FROM services WHERE pipeline = ?", (row["name"],)
-        ).fetchone()
         return PipelineInfo(
             name=row["name"],
             spec=spec,
@@ -1040,13 +877,13 @@ class EmbeddedStore(Backend):
             updated=row["updated"],
             inputs=[(i.repo, i.branch) for i in specmod.pfs_inputs(spec["input"])],
             description=spec.get("description") or "",
-            service_url=svc["url"] if svc and svc["state"] == "running" else None,
+            service_url=self.services.url(row["name"]),
         )
 
     def list_pipelines(self) -> list[PipelineInfo]:
         return [
             self._pipeline_info(r)
-            for r in self.db.execute("SELECT * FROM pipelines ORDER BY created")
+            for r in self.db.execute("SELECT * FROM pipelines ORDER BY created").fetchall()
         ]
 
     def inspect_pipeline(self, name: str) -> PipelineInfo:
@@ -1059,14 +896,16 @@ class EmbeddedStore(Backend):
         return self._pipeline_info(row)
 
     def pipeline_salt(self, name: str) -> str:
-        return self.db.execute("SELECT salt FROM pipelines WHERE name = ?", (name,)).fetchone()[0]
+        """The pipeline's salt: part of every datum hash, new when a pipeline reprocesses."""
+        row = self.db.execute("SELECT salt FROM pipelines WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            self.inspect_pipeline(name)
+        return row[0]
 
     def delete_pipeline(self, name: str) -> None:
         self.inspect_pipeline(name)
-        from .services import stop_service
-
-        stop_service(self, name)
-        with self.transaction() as conn:
+        self.services.stop(name)
+        with self.db.transaction() as conn:
             users = [
                 r[0]
                 for r in conn.execute(
@@ -1079,85 +918,49 @@ class EmbeddedStore(Backend):
                 raise CommitConflict(
                     f"pipeline {name} feeds {', '.join(users)}; delete those first"
                 )
-            conn.execute(
-                "UPDATE jobs SET state = ?, reason = 'pipeline deleted', finished = ? "
-                "WHERE pipeline = ? AND state IN (?, ?)",
-                (JOB_KILLED, time.time(), name, JOB_CREATED, JOB_RUNNING),
-            )
+            jobs.kill_pipeline_jobs(conn, name, "pipeline deleted")
             conn.execute("DELETE FROM pipelines WHERE name = ?", (name,))
-            conn.execute("DELETE FROM datum_results WHERE pipeline = ?", (name,))
+            jobs.forget_pipeline(conn, name)
             conn.execute("DELETE FROM repos WHERE name IN (?, ?)", (name, name + SPEC_SUFFIX))
 
     def set_pipeline_state(self, name: str, state: str) -> None:
         self.inspect_pipeline(name)
-        with self.transaction() as conn:
+        with self.db.transaction() as conn:
             conn.execute("UPDATE pipelines SET state = ? WHERE name = ?", (state, name))
 
-    # -- jobs and datums ------------------------------------------------------------------
-    def _job_info(self, row: sqlite3.Row) -> JobInfo:
-        return JobInfo(
-            pipeline=row["pipeline"],
-            id=row["id"],
-            state=row["state"],
-            reason=row["reason"],
-            created=row["created"],
-            started=row["started"],
-            finished=row["finished"],
-            data_processed=row["data_processed"],
-            data_skipped=row["data_skipped"],
-            data_failed=row["data_failed"],
-            data_recovered=row["data_recovered"],
-            data_total=row["data_total"],
-            spec_version=row["spec_version"],
-            output_commit=row["id"],
-        )
+    # -- services -------------------------------------------------------------------------
+    def stop_service(self, pipeline: str) -> bool:
+        return self.services.stop(pipeline)
 
+    def restart_service(self, pipeline: str) -> str | None:
+        info = self.inspect_pipeline(pipeline)
+        inputs = {}
+        for pin in specmod.pfs_inputs(info.spec["input"]):
+            head = self.inspect_branch(pin.repo, pin.branch).head
+            if head is not None:
+                inputs[pin.name] = (pin.repo, head, self.jobs.input_files(pin.repo, head))
+        datums = enumerate_datums(info.spec["input"], inputs)
+        return self.services.start(pipeline, info.spec, datums[0] if datums else None, "restart")
+
+    # -- jobs and datums ------------------------------------------------------------------
     def list_jobs(self, pipeline: str | None = None, *, limit: int | None = None) -> list[JobInfo]:
-        sql, args = "SELECT * FROM jobs", []
         if pipeline:
             self.inspect_pipeline(pipeline)
-            sql += " WHERE pipeline = ?"
-            args.append(pipeline)
-        sql += " ORDER BY seq DESC" + (f" LIMIT {int(limit)}" if limit else "")
-        return [self._job_info(r) for r in self.db.execute(sql, args)]
+        return jobs.list_jobs(self.db, pipeline, limit)
 
     def inspect_job(self, pipeline: str, job_id: str) -> JobInfo:
-        row = self.db.execute(
-            "SELECT * FROM jobs WHERE pipeline = ? AND id = ?", (pipeline, job_id)
-        ).fetchone()
-        if row is None:
-            raise JobNotFound(
-                f"no job {pipeline}@{job_id}; `tulip list job -p {pipeline}` shows them"
-            )
-        return self._job_info(row)
+        return jobs.inspect_job(self.db.conn, pipeline, job_id)
 
     def list_datums(self, pipeline: str, job_id: str) -> list[DatumInfo]:
-        self.inspect_job(pipeline, job_id)
-        return [
-            DatumInfo(
-                pipeline=r["pipeline"],
-                job=r["job_id"],
-                id=r["hash"],
-                state=r["state"],
-                files=json.loads(r["files"]),
-                tries=r["tries"],
-                reason=r["reason"],
-                started=r["started"],
-                finished=r["finished"],
-            )
-            for r in self.db.execute(
-                "SELECT * FROM datums WHERE pipeline = ? AND job_id = ? ORDER BY hash",
-                (pipeline, job_id),
-            )
-        ]
+        return jobs.list_datums(self.db, pipeline, job_id)
 
     def logs(self, pipeline: str, job_id: str | None = None, datum_id: str | None = None) -> str:
         self.inspect_pipeline(pipeline)
         if job_id is None:
-            jobs = self.list_jobs(pipeline, limit=1)
-            if not jobs:
+            latest = self.list_jobs(pipeline, limit=1)
+            if not latest:
                 return ""
-            job_id = jobs[0].id
+            job_id = latest[0].id
         job_dir = self.root / "logs" / pipeline / job_id
         if datum_id:
             matches = sorted(job_dir.glob(f"{datum_id}*.log"))
@@ -1166,49 +969,30 @@ class EmbeddedStore(Backend):
             return matches[0].read_text(encoding="utf-8", errors="replace")
         if not job_dir.exists():
             return ""
-        parts = []
-        for p in sorted(job_dir.glob("*.log")):
-            parts.append(p.read_text(encoding="utf-8", errors="replace"))
-        return "".join(parts)
+        return "".join(
+            p.read_text(encoding="utf-8", errors="replace") for p in sorted(job_dir.glob("*.log"))
+        )
 
     # -- maintenance ----------------------------------------------------------------------
     def referenced_blobs(self) -> set[str]:
-        refs = {r[0] for r in self.db.execute("SELECT DISTINCT hash FROM files")}
-        refs |= {r[0] for r in self.db.execute("SELECT DISTINCT file_hash FROM datum_outputs")}
-        return refs
+        conn = self.db.conn
+        return manifests.referenced(conn) | jobs.referenced(conn)
 
     def fsck(self, *, verify_content: bool = False) -> list[str]:
         """Problems found, as sentences; empty means consistent."""
-        problems: list[str] = []
-        db = self.db
-        integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
-        if integrity != "ok":
-            problems.append(f"SQLite integrity check: {integrity}")
-        for r in db.execute("PRAGMA foreign_key_check"):
-            problems.append(f"dangling row in {r[0]} (rowid {r[1]}) pointing into {r[2]}")
-        for r in db.execute(
+        conn = self.db.conn
+        problems = self.db.integrity_problems()
+        for r in conn.execute(
             "SELECT b.repo, b.name, b.head FROM branches b LEFT JOIN commits c "
             "ON c.repo = b.repo AND c.id = b.head WHERE b.head IS NOT NULL AND c.id IS NULL"
         ):
             problems.append(f"branch {r[0]}@{r[1]} points at missing commit {r[2]}")
-        for r in db.execute(
-            "SELECT c.repo, c.id, c.parent FROM commits c LEFT JOIN commits p "
-            "ON p.repo = c.repo AND p.id = c.parent WHERE c.parent IS NOT NULL AND p.id IS NULL"
-        ):
-            problems.append(f"commit {r[0]}@{r[1]} has missing parent {r[2]}")
-        for r in db.execute(
-            "SELECT c.repo, c.id FROM commits c LEFT JOIN jobs j ON j.pipeline = c.repo AND j.id = c.id "
-            "WHERE c.finished IS NULL AND (j.id IS NULL OR j.state NOT IN ('created', 'running'))"
-        ):
-            problems.append(f"commit {r[0]}@{r[1]} is open but no job will finish it")
-        for r in db.execute(
-            "SELECT c.repo, c.id, c.size_bytes, COALESCE(SUM(f.size), 0) FROM commits c "
-            "LEFT JOIN files f ON f.repo = c.repo AND f.commit_id = c.id "
-            "WHERE c.finished IS NOT NULL GROUP BY c.repo, c.id HAVING c.size_bytes != COALESCE(SUM(f.size), 0)"
-        ):
-            problems.append(
-                f"commit {r[0]}@{r[1]} records {r[2]} bytes but its files sum to {r[3]}"
-            )
+        problems += commits.problems(conn)
+        live = jobs.live(conn)
+        for r in commits.open_rows(conn):
+            if (r["repo"], r["id"]) not in live:
+                problems.append(f"commit {r['repo']}@{r['id']} is open but no job will finish it")
+        problems += manifests.problems(conn)
         for digest in sorted(self.referenced_blobs()):
             path = self.objects.path(digest)
             if not path.exists():
@@ -1225,7 +1009,7 @@ class EmbeddedStore(Backend):
 
     def gc(self) -> tuple[int, int]:
         """Remove unreferenced blobs and stray temporaries. Holds the write lock meanwhile."""
-        with self.transaction():
+        with self.db.transaction():
             orphans, strays = self.unreferenced()
             for d in orphans:
                 self.objects.remove(d)
@@ -1233,23 +1017,6 @@ class EmbeddedStore(Backend):
                 if time.time() - p.stat().st_mtime > 60:  # leave writers in flight alone
                     p.unlink(missing_ok=True)
         return len(orphans), len(strays)
-
-    # -- events (the outbox) --------------------------------------------------------------
-    def emit_event(self, conn, type_: str, subject: str, data: dict) -> str:
-        """Record an event in the caller's transaction, so it lands with the result it reports."""
-        eid = new_id()
-        conn.execute(
-            "INSERT INTO outbox(id, type, subject, time, data, seq) VALUES (?,?,?,?,?,?)",
-            (
-                eid,
-                type_,
-                subject,
-                time.time(),
-                json.dumps(data, sort_keys=True),
-                self._next(conn, "event"),
-            ),
-        )
-        return eid
 
     def __repr__(self) -> str:
         return f"EmbeddedStore({str(self.root)!r})"
@@ -1261,7 +1028,3 @@ def _check_name(name: str, what: str) -> None:
             f"{what} name {name!r} is not allowed: use letters, digits, '_', '-' and '.', "
             f"not ending in {SPEC_SUFFIX!r}"
         )
-
-
-def python_executable() -> str:
-    return sys.executable

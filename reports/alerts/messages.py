@@ -17,32 +17,16 @@ import hmac
 import json
 import socket
 import time
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from pipelines.embedded.outbox import Event
 from pipelines.info import iso
 
-from .alert_config import AlertConfig, Endpoint, secret_key
+from .config import AlertConfig, Endpoint, secret_key
 
 TYPE_PREFIX = "dev.tulip."
 TOLERANCE_SECONDS = 5 * 60
-
-
-@dataclass(frozen=True)
-class Event:
-    """One row of the store's outbox."""
-
-    id: str
-    type: str
-    subject: str
-    time: float
-    data: dict
-    seq: int = 0
-
-    def as_dict(self) -> dict:
-        return {"id": self.id, "type": self.type, "subject": self.subject, "time": iso(self.time),
-                "data": self.data, "seq": self.seq}  # fmt: skip
 
 
 def default_source(root: str) -> str:

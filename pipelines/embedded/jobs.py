@@ -1,0 +1,566 @@
+"""Jobs and datums: the only API the local engine (``pipelines.runner``) uses.
+
+The store queues a job (and opens its output commit) in the transaction of the commit that
+causes it. The runner then claims it (:meth:`JobQueue.claim`), asks which datum hashes already
+succeeded (:meth:`JobQueue.succeeded`), runs the others, records each success as it happens
+(:meth:`JobQueue.record_success`, durable, so a killed runner loses no finished datum), and
+finishes the job (:meth:`JobQueue.finish`): the output commit gets the outputs of every datum
+(carried over for skipped ones), and the job's events and hooks run in that same transaction.
+
+Tables: ``jobs``, ``datums`` (what each job did with each datum), ``datum_results`` and
+``datum_outputs`` (the outputs of the last successful run of each datum hash).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from .. import specs as specmod
+from ..backend import Backend
+from ..datums import Datum, InputFile
+from ..errors import JobNotFound
+from ..info import (
+    JOB_CREATED,
+    JOB_FAILURE,
+    JOB_KILLED,
+    JOB_RUNNING,
+    JOB_SUCCESS,
+    JOB_UNRUNNABLE,
+    CommitRef,
+    DatumInfo,
+    JobInfo,
+)
+from ..layout import SPEC_FILE, SPEC_SUFFIX
+from ..objects import ObjectStore
+from . import commits, manifests
+from .db import Connection, Database, Migration, Row
+from .outbox import Outbox
+from .services import Services
+
+log = logging.getLogger("tulip.jobs")
+
+MIGRATIONS = [
+    Migration(
+        "jobs and datums",
+        """
+        CREATE TABLE jobs (
+            pipeline       TEXT NOT NULL,
+            id             TEXT NOT NULL,
+            state          TEXT NOT NULL,
+            reason         TEXT,
+            created        REAL NOT NULL,
+            started        REAL,
+            finished       REAL,
+            data_processed INTEGER NOT NULL DEFAULT 0,
+            data_skipped   INTEGER NOT NULL DEFAULT 0,
+            data_failed    INTEGER NOT NULL DEFAULT 0,
+            data_recovered INTEGER NOT NULL DEFAULT 0,
+            data_total     INTEGER NOT NULL DEFAULT 0,
+            spec_version   INTEGER NOT NULL,
+            seq            INTEGER NOT NULL,
+            PRIMARY KEY (pipeline, id)
+        );
+        CREATE INDEX jobs_by_state ON jobs(state, seq);
+        CREATE TABLE datums (
+            pipeline TEXT NOT NULL,
+            job_id   TEXT NOT NULL,
+            hash     TEXT NOT NULL,
+            state    TEXT NOT NULL,
+            files    TEXT NOT NULL,
+            tries    INTEGER NOT NULL DEFAULT 0,
+            reason   TEXT,
+            started  REAL,
+            finished REAL,
+            PRIMARY KEY (pipeline, job_id, hash),
+            FOREIGN KEY (pipeline, job_id) REFERENCES jobs(pipeline, id) ON DELETE CASCADE
+        );
+        -- The outputs of the last successful run of each datum hash: what a skipped datum
+        -- carries over.
+        CREATE TABLE datum_results (
+            pipeline TEXT NOT NULL,
+            hash     TEXT NOT NULL,
+            job_id   TEXT NOT NULL,
+            finished REAL NOT NULL,
+            PRIMARY KEY (pipeline, hash)
+        );
+        CREATE TABLE datum_outputs (
+            pipeline  TEXT NOT NULL,
+            hash      TEXT NOT NULL,
+            path      TEXT NOT NULL,
+            file_hash TEXT NOT NULL,
+            size      INTEGER NOT NULL,
+            PRIMARY KEY (pipeline, hash, path),
+            FOREIGN KEY (pipeline, hash) REFERENCES datum_results(pipeline, hash) ON DELETE CASCADE
+        ) WITHOUT ROWID;
+        CREATE INDEX datum_outputs_by_hash ON datum_outputs(file_hash)
+        """,
+    ),
+]
+
+# What a datum came to in one job.
+SUCCESS = "success"
+SKIPPED = "skipped"
+RECOVERED = "recovered"  # finished by an earlier runner of the same job
+FAILED = "failed"
+CARRIED = (SUCCESS, SKIPPED, RECOVERED)
+
+
+# -- what the store does with jobs ----------------------------------------------------------
+
+
+def queue(db: Database, conn: Connection, pipeline: str, job_id: str, spec_version: int) -> None:
+    """A new job for an output commit opened in the same transaction."""
+    conn.execute(
+        "INSERT INTO jobs(pipeline, id, state, created, spec_version, seq) VALUES (?,?,?,?,?,?)",
+        (pipeline, job_id, JOB_CREATED, time.time(), spec_version, db.next_value(conn, "job")),
+    )
+
+
+def pending(db: Database) -> bool:
+    """Is any job waiting or running?"""
+    return (
+        db.execute(
+            "SELECT 1 FROM jobs WHERE state IN (?, ?) LIMIT 1", (JOB_CREATED, JOB_RUNNING)
+        ).fetchone()
+        is not None
+    )
+
+
+def kill_pipeline_jobs(conn: Connection, pipeline: str, reason: str) -> None:
+    conn.execute(
+        "UPDATE jobs SET state = ?, reason = ?, finished = ? WHERE pipeline = ? AND state IN (?, ?)",
+        (JOB_KILLED, reason, time.time(), pipeline, JOB_CREATED, JOB_RUNNING),
+    )
+
+
+def forget_pipeline(conn: Connection, pipeline: str) -> None:
+    """A deleted pipeline's datum results go; its jobs stay in the record, killed."""
+    conn.execute("DELETE FROM datum_results WHERE pipeline = ?", (pipeline,))
+
+
+def running_in_set(conn: Connection, set_id: str) -> list[str]:
+    """Pipelines whose job of this commit set is running now."""
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT pipeline FROM jobs WHERE id = ? AND state = ?", (set_id, JOB_RUNNING)
+        )
+    ]
+
+
+def delete_set(conn: Connection, set_id: str) -> None:
+    conn.execute("DELETE FROM jobs WHERE id = ?", (set_id,))
+
+
+def live(conn: Connection) -> set[tuple[str, str]]:
+    """(pipeline, job id) of every job that will still finish its output commit."""
+    return {
+        (r[0], r[1])
+        for r in conn.execute(
+            "SELECT pipeline, id FROM jobs WHERE state IN (?, ?)", (JOB_CREATED, JOB_RUNNING)
+        )
+    }
+
+
+def referenced(conn: Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT DISTINCT file_hash FROM datum_outputs")}
+
+
+def job_info(r: Row) -> JobInfo:
+    return JobInfo(
+        pipeline=r["pipeline"],
+        id=r["id"],
+        state=r["state"],
+        reason=r["reason"],
+        created=r["created"],
+        started=r["started"],
+        finished=r["finished"],
+        data_processed=r["data_processed"],
+        data_skipped=r["data_skipped"],
+        data_failed=r["data_failed"],
+        data_recovered=r["data_recovered"],
+        data_total=r["data_total"],
+        spec_version=r["spec_version"],
+        output_commit=r["id"],
+    )
+
+
+def list_jobs(db: Database, pipeline: str | None, limit: int | None) -> list[JobInfo]:
+    sql, args = "SELECT * FROM jobs", []
+    if pipeline:
+        sql += " WHERE pipeline = ?"
+        args.append(pipeline)
+    sql += " ORDER BY seq DESC" + (f" LIMIT {int(limit)}" if limit else "")
+    return [job_info(r) for r in db.execute(sql, args)]
+
+
+def inspect_job(conn: Connection, pipeline: str, job_id: str) -> JobInfo:
+    r = conn.execute(
+        "SELECT * FROM jobs WHERE pipeline = ? AND id = ?", (pipeline, job_id)
+    ).fetchone()
+    if r is None:
+        raise JobNotFound(f"no job {pipeline}@{job_id}; `tulip list job -p {pipeline}` shows them")
+    return job_info(r)
+
+
+def list_datums(db: Database, pipeline: str, job_id: str) -> list[DatumInfo]:
+    inspect_job(db.conn, pipeline, job_id)
+    return [
+        DatumInfo(
+            pipeline=r["pipeline"],
+            job=r["job_id"],
+            id=r["hash"],
+            state=r["state"],
+            files=json.loads(r["files"]),
+            tries=r["tries"],
+            reason=r["reason"],
+            started=r["started"],
+            finished=r["finished"],
+        )
+        for r in db.execute(
+            "SELECT * FROM datums WHERE pipeline = ? AND job_id = ? ORDER BY hash",
+            (pipeline, job_id),
+        )
+    ]
+
+
+# -- what the runner sees ---------------------------------------------------------------------
+
+
+class _Store(Protocol):
+    """What the queue needs of the store that holds it."""
+
+    root: Path
+    db: Database
+    objects: ObjectStore
+    outbox: Outbox
+    services: Services
+
+    def inspect_commit(self, repo: str, commit_id: str): ...
+    def get_file(self, repo: str, commit_id: str, path: str) -> bytes: ...
+    def inspect_pipeline(self, name: str): ...
+    def pipeline_salt(self, name: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job the runner has claimed, with what it needs to run it."""
+
+    job: JobInfo
+    spec: dict
+    salt: str  # the pipeline's salt plus its transform's hash: part of every datum hash
+    inputs: list[CommitRef]
+    blocked: str | None  # why it cannot run (an upstream commit failed), if it cannot
+
+    @property
+    def is_service(self) -> bool:
+        return bool(self.spec.get("service"))
+
+
+@dataclass
+class DatumOutcome:
+    """What one job did with one datum."""
+
+    hash: str
+    paths: list[str]
+    state: str  # success, skipped, recovered or failed
+    tries: int = 0
+    reason: str | None = None
+    started: float | None = None
+    finished: float | None = None
+
+
+@dataclass
+class JobFinished:
+    """A finished job, handed to each ``tulip.job_hooks`` hook.
+
+    Hooks run inside the transaction that records the job, so the events they ``emit`` land
+    with it, or not at all. ``store`` reads the store as it is in that transaction (read only).
+    A hook that raises is logged and undone (its events too); the job commits regardless.
+    """
+
+    store: Backend
+    job: JobInfo
+    spec: dict
+    inputs: list[CommitRef]
+    _read: Callable[[str], bytes | None] = field(repr=False)
+    _emit: Callable[[str, str, dict], str] = field(repr=False)
+    emitted: list[str] = field(default_factory=list)
+
+    def read(self, path: str) -> bytes | None:
+        """A file of the job's output commit, or None when there is none."""
+        return self._read(path)
+
+    def emit(self, type_: str, subject: str, data: dict) -> str:
+        eid = self._emit(type_, subject, data)
+        self.emitted.append(eid)
+        return eid
+
+
+Hook = Callable[[JobFinished], None]
+
+
+class JobQueue:
+    def __init__(self, store: _Store):
+        self.store = store
+        self.db = store.db
+        self.root = store.root
+
+    # -- claiming ---------------------------------------------------------------------------
+    def recover(self) -> None:
+        """Jobs left running by a dead runner start again (their finished datums are kept)."""
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE jobs SET state = ? WHERE state = ?", (JOB_CREATED, JOB_RUNNING))
+
+    def next_job(self) -> JobInfo | None:
+        """The oldest waiting job whose inputs have all finished."""
+        conn = self.db.conn
+        for r in conn.execute(
+            "SELECT * FROM jobs WHERE state = ? ORDER BY seq", (JOB_CREATED,)
+        ).fetchall():
+            if not commits.waiting_on(conn, r["pipeline"], r["id"]):
+                return job_info(r)
+        return None
+
+    def claim(self, job: JobInfo) -> ClaimedJob:
+        """Mark a job running; its spec is the one its spec commit recorded."""
+        store = self.store
+        commit = store.inspect_commit(job.pipeline, job.id)
+        spec_repo = job.pipeline + SPEC_SUFFIX
+        spec_ref = next((p for p in commit.direct_provenance if p.repo == spec_repo), None)
+        spec = (
+            json.loads(store.get_file(spec_ref.repo, spec_ref.id, SPEC_FILE))
+            if spec_ref
+            else store.inspect_pipeline(job.pipeline).spec
+        )
+        salt = store.pipeline_salt(job.pipeline) + specmod.transform_hash(spec)
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE jobs SET state = ?, started = ? WHERE pipeline = ? AND id = ?",
+                (JOB_RUNNING, time.time(), job.pipeline, job.id),
+            )
+        inputs = [p for p in commit.direct_provenance if p.repo != spec_repo]
+        blocked = None
+        for ref in inputs:
+            upstream = store.inspect_commit(ref.repo, ref.id)
+            if upstream.error:
+                blocked = f"upstream commit {ref.repo}@{ref.id} failed: {upstream.error}"
+                break
+        return ClaimedJob(self.inspect(job.pipeline, job.id), spec, salt, inputs, blocked)
+
+    def inspect(self, pipeline: str, job_id: str) -> JobInfo:
+        return inspect_job(self.db.conn, pipeline, job_id)
+
+    def input_files(self, repo: str, commit_id: str) -> list[InputFile]:
+        return [InputFile(p, h, s) for p, h, s in manifests.walk(self.db.conn, repo, commit_id)]
+
+    def succeeded(self, pipeline: str, hashes: Iterable[str]) -> dict[str, str]:
+        """Of these datum hashes, those that succeeded before, with the job that ran them."""
+        wanted = set(hashes)
+        return {
+            r[0]: r[1]
+            for r in self.db.execute(
+                "SELECT hash, job_id FROM datum_results WHERE pipeline = ?", (pipeline,)
+            )
+            if r[0] in wanted
+        }
+
+    # -- running ----------------------------------------------------------------------------
+    def work_dir(self, job: JobInfo) -> Path:
+        return self.root / "work" / job.pipeline / job.id
+
+    def log_dir(self, job: JobInfo) -> Path:
+        return self.root / "logs" / job.pipeline / job.id
+
+    def materialize(self, digest: str, dest: Path) -> None:
+        """Place an input blob where a transform reads it (a hard link when possible)."""
+        self.store.objects.materialize(digest, dest)
+
+    def start_service(self, claimed: ClaimedJob, datum: Datum | None) -> str:
+        return self.store.services.start(claimed.job.pipeline, claimed.spec, datum, claimed.job.id)
+
+    def record_success(self, job: JobInfo, datum_hash: str, out: Path) -> str | None:
+        """Adopt a datum's outputs into the store, durably, before the runner moves on.
+
+        Returns why the outputs cannot be taken (a symbolic link), else None."""
+        objects = self.store.objects
+        outputs = []
+        for p in sorted(out.rglob("*")):
+            if p.is_symlink():
+                return f"output {p.relative_to(out)} is a symbolic link"
+            if p.is_file():
+                digest, size = objects.adopt(p)
+                outputs.append(("/" + p.relative_to(out).as_posix(), digest, size))
+        with self.db.transaction() as conn:
+            conn.execute(
+                "DELETE FROM datum_results WHERE pipeline = ? AND hash = ?",
+                (job.pipeline, datum_hash),
+            )
+            conn.execute(
+                "INSERT INTO datum_results(pipeline, hash, job_id, finished) VALUES (?,?,?,?)",
+                (job.pipeline, datum_hash, job.id, time.time()),
+            )
+            conn.executemany(
+                "INSERT INTO datum_outputs(pipeline, hash, path, file_hash, size) VALUES (?,?,?,?,?)",
+                [(job.pipeline, datum_hash, path, digest, size) for path, digest, size in outputs],
+            )
+        return None
+
+    # -- finishing --------------------------------------------------------------------------
+    def finish(
+        self,
+        claimed: ClaimedJob,
+        datums: Sequence[DatumOutcome],
+        *,
+        state: str,
+        reason: str | None = None,
+        hooks: Sequence[Hook] = (),
+    ) -> tuple[JobInfo, list[str]]:
+        """Record a job's end, its output commit and its events, in one transaction.
+
+        A successful job's output is the union of its datums' outputs; two datums writing one
+        path with different content fail it. A failed job's commit keeps the last good
+        output and records why. Returns the final job and the IDs of the events emitted."""
+        job = claimed.job
+        now = time.time()
+        counts = {
+            "data_processed": sum(d.state == SUCCESS for d in datums),
+            "data_skipped": sum(d.state == SKIPPED for d in datums),
+            "data_recovered": sum(d.state == RECOVERED for d in datums),
+            "data_failed": sum(d.state == FAILED for d in datums),
+            "data_total": len(datums),
+        }
+        with self.db.transaction() as conn:
+            commit = commits.require(conn, job.pipeline, job.id)
+            manifests.clear(conn, job.pipeline, job.id)
+            if state == JOB_SUCCESS and not claimed.is_service:
+                conflict = self._write_outputs(conn, job, datums)
+                if conflict:
+                    state, reason = JOB_FAILURE, conflict
+                    manifests.clear(conn, job.pipeline, job.id)
+            if state != JOB_SUCCESS and commit["parent"]:
+                # The last good output stays at the branch head; the commit records the failure.
+                manifests.copy(conn, job.pipeline, commit["parent"], job.id)
+            commits.close(
+                conn,
+                job.pipeline,
+                job.id,
+                now,
+                manifests.size(conn, job.pipeline, job.id),
+                None if state == JOB_SUCCESS else reason,
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO datums(pipeline, job_id, hash, state, files, tries, reason, "
+                "started, finished) VALUES (?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        job.pipeline,
+                        job.id,
+                        d.hash,
+                        d.state,
+                        json.dumps(d.paths),
+                        d.tries,
+                        d.reason,
+                        d.started,
+                        d.finished,
+                    )
+                    for d in datums
+                ],
+            )
+            conn.execute(
+                "UPDATE jobs SET state = ?, reason = ?, finished = ?, data_processed = ?, "
+                "data_skipped = ?, data_recovered = ?, data_failed = ?, data_total = ? "
+                "WHERE pipeline = ? AND id = ?",
+                (
+                    state,
+                    reason,
+                    now,
+                    counts["data_processed"],
+                    counts["data_skipped"],
+                    counts["data_recovered"],
+                    counts["data_failed"],
+                    counts["data_total"],
+                    job.pipeline,
+                    job.id,
+                ),
+            )
+            final = inspect_job(conn, job.pipeline, job.id)
+            event = self._event(conn, final, claimed)
+            if state in (JOB_FAILURE, JOB_UNRUNNABLE):
+                event.emit(
+                    "job.failed",
+                    f"{job.pipeline}@{job.id}",
+                    {
+                        "pipeline": job.pipeline,
+                        "job": job.id,
+                        "state": state,
+                        "reason": reason,
+                        "inputs": [{"repo": r.repo, "commit": r.id} for r in claimed.inputs],
+                    },
+                )
+            self._run_hooks(event, hooks)
+        return final, event.emitted
+
+    def _event(self, conn: Connection, job: JobInfo, claimed: ClaimedJob) -> JobFinished:
+        objects, outbox = self.store.objects, self.store.outbox
+
+        def read(path: str) -> bytes | None:
+            found = manifests.lookup(conn, job.pipeline, job.id, path)
+            return None if found is None else objects.read(found[0])
+
+        return JobFinished(
+            store=self.store,  # type: ignore[arg-type]
+            job=job,
+            spec=claimed.spec,
+            inputs=list(claimed.inputs),
+            _read=read,
+            _emit=lambda t, s, d: outbox.emit(conn, t, s, d),
+        )
+
+    def _run_hooks(self, event: JobFinished, hooks: Sequence[Hook]) -> None:
+        for i, hook in enumerate(hooks):
+            before = len(event.emitted)
+            try:
+                with self.db.savepoint(f"hook_{i}"):
+                    hook(event)
+            except Exception:  # a broken hook must not lose the job's result
+                del event.emitted[before:]
+                log.exception(
+                    "job hook %s failed on %s@%s; its events were dropped, the job is recorded",
+                    getattr(hook, "__qualname__", hook),
+                    event.job.pipeline,
+                    event.job.id,
+                )
+
+    def _write_outputs(
+        self, conn: Connection, job: JobInfo, datums: Sequence[DatumOutcome]
+    ) -> str | None:
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS job_hashes(hash TEXT PRIMARY KEY)")
+        conn.execute("DELETE FROM job_hashes")
+        conn.executemany(
+            "INSERT OR IGNORE INTO job_hashes(hash) VALUES (?)",
+            [(d.hash,) for d in datums if d.state in CARRIED],
+        )
+        manifest: dict[str, str] = {}
+        owner: dict[str, str] = {}
+        rows = conn.execute(
+            "SELECT o.path, o.file_hash, o.size, o.hash FROM datum_outputs o "
+            "JOIN job_hashes j ON j.hash = o.hash WHERE o.pipeline = ? ORDER BY o.path",
+            (job.pipeline,),
+        ).fetchall()
+        for path, digest, _size, datum_hash in rows:
+            if path in manifest and manifest[path] != digest:
+                return (
+                    f"datums {owner[path][:12]} and {datum_hash[:12]} both wrote {path} with "
+                    "different content; make each datum write its own paths"
+                )
+            manifest[path] = digest
+            owner[path] = datum_hash
+        manifests.write(conn, job.pipeline, job.id, [(p, d, s) for p, d, s, _h in rows])
+        return None
