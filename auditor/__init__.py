@@ -5,6 +5,8 @@ the assembling):
 
 * ``audit_commit(backend, ref, *, reference, policy, ...)``: audit a data commit;
 * ``audit_folder(path, *, reference, policy, ...)``: audit a plain folder of class folders;
+* ``audit_embeddings(path, *, reference, policy, ...)``: audit an .npz or Parquet file of
+  embeddings made elsewhere;
 * ``lineage_around(backend, ref, *, direction, files)``: the lineage graph around a commit;
 * ``lineage_diff(backend, ref_a, ref_b)``: what changed in the data between two models;
 
@@ -22,6 +24,7 @@ from typing import Any
 _EXPORTS = {
     "audit_commit": "auditor.run",
     "audit_folder": "auditor.run",
+    "audit_embeddings": "auditor.external",
     "lineage_around": "auditor.lineage.queries",
     "lineage_diff": "auditor.lineage.diff",
 }

@@ -31,10 +31,17 @@ from auditor.checks.lookalike_class import gallery_match, lookalike_class
 from auditor.checks.new_label import new_label
 from auditor.checks.split_leakage import split_leakage
 from auditor.checks.unreadable_file import unreadable_file
-from auditor.features import auto_dims, fit_projection
+from auditor.features import auto_dims, fit_projection, stacked_sample
 from auditor.findings import SCORES, Finding, audit_document, with_introduced_by
-from auditor.neighbours import duplicate_groups, nearest, similar_pairs
+from auditor.neighbours import (
+    GRAPH_K,
+    column_mean,
+    duplicate_groups,
+    nearest,
+    neighbour_graph,
+)
 from auditor.policy import Policy
+from auditor.sampling import class_codes
 from pipelines.errors import TulipError
 from pipelines.records import EmbeddingSet
 
@@ -71,14 +78,46 @@ def _key(f: Finding) -> tuple:
     return (f.check, f.severity, tuple(f.classes), tuple(f.files), f.message)
 
 
+#: the audit's steps in the order they run, for a progress bar (``progress(step, done, total)``)
+STEPS = (
+    "neighbours",
+    "duplicate",
+    "cross_class_duplicate",
+    "split_leakage",
+    "features",
+    "class_overlap",
+    "lookalike_class",
+    "new_label",
+    "drift",
+    "class_imbalance",
+    "label_issue",
+)
+Progress = Callable[[str, int, int], None]
+
+
+class AuditOutOfMemory(TulipError):
+    """An audit step needed more memory than the machine has."""
+
+
 class _Clock:
-    def __init__(self) -> None:
+    def __init__(self, progress: Progress | None = None, rows: int = 0) -> None:
         self.timings: dict[str, float] = {}
+        self.progress = progress
+        self.rows = rows
 
     def run(self, name: str, fn: Callable[[], Any]) -> Any:
+        if self.progress is not None and name in STEPS:
+            self.progress(name, STEPS.index(name), len(STEPS))
         t = time.perf_counter()
         try:
             return fn()
+        except MemoryError:
+            raise AuditOutOfMemory(
+                f"the audit of {self.rows:,} images ran out of memory in its {name} step; "
+                "sample the class-level tests harder (a policy file with [class_overlap], "
+                "[lookalike_class] and [drift] sample_per_class = 500), audit a subset of the "
+                "classes, or use a machine with more memory"
+            ) from None
         finally:
             self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - t, 4)
 
@@ -105,20 +144,34 @@ def _projection_points(
 def _class_stats(
     data: EmbeddingSet, findings: list[Finding], known: set[str] | None, reference: set[str] | None
 ) -> dict[str, dict[str, Any]]:
-    labels = data.labels
+    """Per class: images, unreadable files, spread (mean squared distance of its unit rows to
+    their centre, = 1 - |mean unit row|^2), novelty. One chunked pass over the rows."""
     stats: dict[str, dict[str, Any]] = {}
-    vectors = data.vectors
-    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    lab = np.array(labels)
-    for label in sorted(set(labels) | {r.label for r in data.unreadable}):
-        rows = lab == label
+    classes, codes = class_codes(data.labels)
+    k = len(classes)
+    sums = np.zeros((k, data.vectors.shape[1]) if len(data) else (k, 0))
+    norms2 = np.zeros(k)
+    for start in range(0, len(data), 65_536):
+        part = np.asarray(data.vectors[start : start + 65_536], dtype=np.float32)
+        u = part / np.maximum(np.linalg.norm(part, axis=1, keepdims=True), 1e-12)
+        c = codes[start : start + 65_536]
+        np.add.at(sums, c, u)
+        np.add.at(norms2, c, (u.astype(np.float64) ** 2).sum(axis=1))
+    counts = np.bincount(codes, minlength=k) if k else np.zeros(0, int)
+    unreadable: dict[str, int] = {}
+    for r in data.unreadable:
+        unreadable[r.label] = unreadable.get(r.label, 0) + 1
+    index = {c: i for i, c in enumerate(classes)}
+    for label in sorted(set(classes) | set(unreadable)):
+        i = index.get(label)
+        n = int(counts[i]) if i is not None else 0
         spread = None
-        if rows.sum() > 1:
-            u = unit[rows]
-            spread = round(float(((u - u.mean(axis=0)) ** 2).sum(axis=1).mean()), 4)
+        if n > 1:
+            mean = sums[i] / n
+            spread = round(float(max(norms2[i] / n - (mean**2).sum(), 0.0)), 4)
         stats[label] = {
-            "images": int(rows.sum()),
-            "unreadable": sum(r.label == label for r in data.unreadable),
+            "images": n,
+            "unreadable": unreadable.get(label, 0),
             "spread": spread,
             "new": None if known is None else label not in known,
             "in_reference": None if reference is None else label in reference,
@@ -127,8 +180,8 @@ def _class_stats(
     for f in findings:
         for label in set(f.classes):
             if label in stats:
-                counts = stats[label]["findings"]
-                counts[f.check] = counts.get(f.check, 0) + 1
+                counts_ = stats[label]["findings"]
+                counts_[f.check] = counts_.get(f.check, 0) + 1
     return stats
 
 
@@ -143,6 +196,7 @@ def run_audit(
     reference_ref: Mapping[str, str] | None = None,
     previous_ref: Mapping[str, str] | None = None,
     known_labels: Collection[str] | None = None,
+    progress: Progress | None = None,
 ) -> AuditResult:
     """Audit ``data``. reference: a labelled gallery of other pictures (lookalike_class,
     new_label). previous: the last audited commit's embeddings (drift; new labels; it serves as
@@ -150,9 +204,10 @@ def run_audit(
     per path (split_leakage). data_ref / reference_ref / previous_ref: {repo, branch, commit}
     for the document. known_labels: labels with a precedent (e.g. the previous audit's
     ``summary.classes``) when the previous embeddings are not at hand: new_label then reports
-    the others."""
+    the others. progress: called as each step starts, with (step, steps done, steps)."""
     policy = (policy or Policy()).for_architecture(data.architecture)
-    args = (data, reference, previous, splits, policy, data_ref, reference_ref, previous_ref)
+    args = (data, reference, previous, splits, policy, data_ref, reference_ref, previous_ref,
+            progress)  # fmt: skip
     threads = int(policy.audit["threads"])
     if threads <= 0:
         return _run_audit(*args, known_labels)
@@ -171,10 +226,11 @@ def _run_audit(
     data_ref: Mapping[str, str],
     reference_ref: Mapping[str, str] | None,
     previous_ref: Mapping[str, str] | None,
+    progress: Progress | None,
     known_labels: Collection[str] | None,
 ) -> AuditResult:
     seed = int(policy.audit["seed"])
-    clock = _Clock()
+    clock = _Clock(progress, len(data))
     started = time.perf_counter()
     findings: list[Finding] = []
 
@@ -213,19 +269,33 @@ def _run_audit(
         labels=[r.label for r in data.unreadable],
     )
 
-    # shared work: copies, neighbours and the whitened space
-    center = x.mean(axis=0) if n else None
+    # shared work: copies, neighbours and the whitened space. One neighbour graph answers
+    # every neighbour question: near copies (and so cross-class copies and leakage) and the
+    # label vote. Below the exact/HNSW crossover the pairs are the exact all-pairs scan.
+    center = column_mean(x) if n else None
     thresholds = [
         policy.settings[c]["near_threshold"]
         for c in ("duplicate", "cross_class_duplicate", "split_leakage")
         if policy.enabled(c)
     ]
     near = min([*thresholds, policy.settings["duplicate"]["near_threshold"]])
-    pairs = (
-        clock.run("neighbours", lambda: similar_pairs(x, threshold=near, center=center))
-        if n
-        else np.zeros((0, 3))
-    )
+    graph = None
+    pairs = np.zeros((0, 3))
+    if n:
+        graph = clock.run(
+            "neighbours",
+            lambda: neighbour_graph(
+                x,
+                max(GRAPH_K, int(policy.settings["label_issue"]["k"]) + 8),
+                center=center,
+                method=str(policy.audit["neighbours"]),
+                exact_below=int(policy.audit["exact_below"]),
+                threads=int(policy.audit["ann_threads"]),
+                seed=seed,
+                pairs_at=near,
+            ),
+        )
+        pairs = graph.pairs(near)
     groups = duplicate_groups(n, sha256=data.sha256, pairs=pairs)
     copies = dict(sha256=data.sha256, center=center, pairs=pairs)
     if n:
@@ -243,7 +313,7 @@ def _run_audit(
             parts = [x] + [s.vectors for s in (reference, previous) if s is not None and len(s)]
             n_classes = len(set(labels) | (known or set()))
             dims = int(policy.audit["dims"]) or auto_dims(n_classes)
-            return fit_projection(np.vstack(parts), dims=dims, seed=seed)
+            return fit_projection(stacked_sample(parts, seed=seed), dims=dims, seed=seed)
 
         projection = clock.run("features", project)
         features = projection(x)
@@ -260,6 +330,7 @@ def _run_audit(
                     folds=opts["folds"],
                     ridge=opts["ridge"],
                     min_images=opts["min_images"],
+                    sample_per_class=opts["sample_per_class"],
                     seed=seed,
                 ),
             )
@@ -291,6 +362,7 @@ def _run_audit(
                         folds=opts["folds"],
                         ridge=opts["ridge"],
                         min_images=opts["min_images"],
+                        sample_per_class=opts["sample_per_class"],
                         seed=seed,
                     ),
                 )
@@ -353,7 +425,8 @@ def _run_audit(
         merge = [m for m in merge if all(c in set(labels) for c in m)]
         opts = policy.options("label_issue")
         neighbours = clock.run(
-            "label_issue", lambda: nearest(x, opts["k"], groups=groups, center=center)
+            "label_issue",
+            lambda: nearest(x, opts["k"], groups=groups, center=center, graph=graph),
         )
         scores = clock.run(
             "label_issue",
@@ -395,6 +468,8 @@ def _run_audit(
         "policy": policy.to_dict(),
         "timings": dict(clock.timings),
     }
+    if progress is not None:
+        progress("done", len(STEPS), len(STEPS))
     doc = audit_document(
         findings,
         data_ref=data_ref,

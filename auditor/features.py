@@ -19,6 +19,8 @@ import numpy as np
 
 from auditor.inputs import as_matrix
 
+_CHUNK = 65_536
+
 
 def auto_dims(n_classes: int) -> int:
     """Default number of components: 6 per class, at least 32 and at most 128."""
@@ -32,33 +34,54 @@ class Projection:
     scale: np.ndarray  # (k,) standard deviation along each direction
 
     def __call__(self, vectors: np.ndarray) -> np.ndarray:
-        """Whitened coordinates (n, k) of vectors."""
-        u = _unit(as_matrix(vectors))
-        return ((u - self.mean) @ self.components.T) / self.scale
+        """Whitened coordinates (n, k) of vectors, computed one chunk of rows at a time."""
+        return self._project(vectors, self.components, self.scale)
 
     def plane(self, vectors: np.ndarray) -> np.ndarray:
         """Unwhitened coordinates on the first two components, for a scatter plot."""
-        u = _unit(as_matrix(vectors))
-        return (u - self.mean) @ self.components[:2].T
+        return self._project(vectors, self.components[:2], np.ones(2))
+
+    def _project(self, vectors: np.ndarray, components: np.ndarray, scale: np.ndarray):
+        n = len(vectors)
+        out = np.empty((n, len(components)), np.float64)
+        for start in range(0, n, _CHUNK):
+            u = _unit(as_matrix(np.asarray(vectors[start : start + _CHUNK]), name="vectors"))
+            out[start : start + _CHUNK] = ((u - self.mean) @ components.T) / scale
+        return out
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
+def stacked_sample(parts: list[np.ndarray], *, max_rows: int = 4000, seed: int = 0) -> np.ndarray:
+    """The rows of parts stacked, or the same random ``max_rows`` of them that
+    :func:`fit_projection` would draw from the stack, without building the stack."""
+    total = sum(len(p) for p in parts)
+    if total <= max_rows:
+        return np.vstack([np.asarray(p) for p in parts])
+    rows = np.sort(np.random.default_rng(seed).choice(total, max_rows, replace=False))
+    out, offset = [], 0
+    for p in parts:
+        mine = rows[(rows >= offset) & (rows < offset + len(p))] - offset
+        out.append(np.asarray(p[mine]))
+        offset += len(p)
+    return np.vstack(out)
+
+
 def fit_projection(
     vectors: np.ndarray, *, dims: int = 32, max_rows: int = 4000, seed: int = 0
 ) -> Projection:
     """PCA of the unit-length rows (at most ``max_rows`` of them, drawn at random with seed)."""
-    x = as_matrix(vectors)
-    if len(x) < 3:
-        raise ValueError(f"need at least 3 embeddings to fit a projection, got {len(x)}")
+    if len(vectors) < 3:
+        raise ValueError(f"need at least 3 embeddings to fit a projection, got {len(vectors)}")
     if dims < 2:
         raise ValueError(f"dims must be at least 2, got {dims}")
     rng = np.random.default_rng(seed)
+    x = vectors
     if len(x) > max_rows:
         x = x[np.sort(rng.choice(len(x), max_rows, replace=False))]
-    u = _unit(x).astype(np.float64)
+    u = _unit(as_matrix(np.asarray(x))).astype(np.float64)
     mean = u.mean(axis=0)
     k = int(min(dims, len(u) - 1, u.shape[1]))
     centred = u - mean

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+_CHUNK = 65_536
+
 
 def as_matrix(vectors: object, *, name: str = "vectors", rows: int | None = None) -> np.ndarray:
     """vectors as a finite float32 (n, d) array; ``rows`` pins n when given."""
@@ -21,10 +23,19 @@ def as_matrix(vectors: object, *, name: str = "vectors", rows: int | None = None
         raise TypeError(f"{name} must hold numbers, got dtype {vectors.dtype}")
     if rows is not None and vectors.shape[0] != rows:
         raise ValueError(f"{name} has {vectors.shape[0]} rows but {rows} were expected")
-    out = np.asarray(vectors, dtype=np.float32)
-    if out.size and not np.isfinite(out).all():
-        bad = int((~np.isfinite(out)).any(axis=1).sum())
-        raise ValueError(f"{name} has {bad} rows with NaN or infinite values")
+    out = np.asarray(vectors, dtype=np.float32)  # no copy of a float32 array or memory map
+    bad = 0
+    for start in range(0, len(out), _CHUNK):  # chunked: no (n, d) temporary
+        bad += int((~np.isfinite(out[start : start + _CHUNK])).any(axis=1).sum())
+    if bad:
+        first = next(
+            start + int(np.flatnonzero(~np.isfinite(out[start : start + _CHUNK]).all(axis=1))[0])
+            for start in range(0, len(out), _CHUNK)
+            if not np.isfinite(out[start : start + _CHUNK]).all()
+        )
+        raise ValueError(
+            f"{name} has {bad} rows with NaN or infinite values (the first is row {first})"
+        )
     return out
 
 

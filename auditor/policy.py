@@ -40,9 +40,16 @@ from typing import Any
 
 from pipelines.errors import TulipError
 
-from .neighbours import NEAR_DUPLICATE, NEAR_DUPLICATE_BY_ARCHITECTURE, near_duplicate_threshold
+from .neighbours import (
+    EXACT_BELOW,
+    NEAR_DUPLICATE,
+    NEAR_DUPLICATE_BY_ARCHITECTURE,
+    near_duplicate_threshold,
+)
+from .sampling import SAMPLE_PER_CLASS
 
 SEVERITY_VALUES = ("info", "warn", "fail")
+NEIGHBOUR_METHODS = ("auto", "exact", "hnsw")
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "audit": {
@@ -52,6 +59,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # BLAS threads during the audit; 0 = the library default. Its matrices are small, and
         # on a shared machine multi-threaded BLAS spin-waits: 1 thread was 10x faster under load
         "threads": 1,
+        # nearest neighbours: "auto" (exact below exact_below rows, HNSW above), "exact", "hnsw"
+        "neighbours": "auto",
+        "exact_below": EXACT_BELOW,
+        "ann_threads": 0,  # threads for the HNSW graph; 0 = every core
     },
     "unreadable_file": {"enabled": True, "severity": "warn"},
     "duplicate": {"enabled": True, "severity": "info", "near_threshold": NEAR_DUPLICATE},
@@ -70,6 +81,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "folds": 5,
         "ridge": 1.0,
         "min_images": 5,
+        "sample_per_class": SAMPLE_PER_CLASS,  # rows a class is tested on at most; 0 = all
     },
     "lookalike_class": {
         "enabled": True,
@@ -79,6 +91,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "folds": 5,
         "ridge": 1.0,
         "min_images": 5,
+        "sample_per_class": SAMPLE_PER_CLASS,
     },
     "new_label": {"enabled": True, "severity": "warn"},
     "label_issue": {
@@ -98,6 +111,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "alpha": 0.01,
         "min_added": 5,
         "permutations": 200,
+        "sample_per_class": SAMPLE_PER_CLASS,
     },
 }
 
@@ -157,6 +171,9 @@ RANGES: dict[str, Range] = {
     "dims": Range(0, meaning="0 picks 6 per class"),
     "projection_points": Range(0),
     "threads": Range(0, meaning="0 is the library default"),
+    "exact_below": Range(0, meaning="rows below which neighbours are exact"),
+    "ann_threads": Range(0, meaning="0 is every core"),
+    "sample_per_class": Range(0, meaning="0 never samples"),
 }
 
 
@@ -167,6 +184,10 @@ def _check_value(section: str, key: str, value: Any, default: Any, source: str |
             raise InvalidPolicy(
                 f"policy {where} = {value!r} is not a severity; use one of {list(SEVERITY_VALUES)}"
             )
+        return value
+    if key == "neighbours":
+        if value not in NEIGHBOUR_METHODS:
+            raise InvalidPolicy(f"policy {where} = {value!r}; use one of {list(NEIGHBOUR_METHODS)}")
         return value
     if isinstance(default, bool):
         if not isinstance(value, bool):

@@ -44,7 +44,8 @@ from training.backbones import DEFAULT_ARCHITECTURE
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
-"""``progress(step, done, total)``; step is ``embed`` or ``reference``."""
+"""``progress(step, done, total)``; step is ``embed`` or ``reference`` (images embedded), or
+``audit`` (the audit's steps, :data:`auditor.audit.STEPS`)."""
 
 
 @dataclass
@@ -89,7 +90,9 @@ def audit_commit(
         cache=cache,
         progress=progress,
     )
-    return _audit_with_history(inputs, pol, backend, audit_repo=audit_repo, audit_commit=None)
+    return _audit_with_history(
+        inputs, pol, backend, audit_repo=audit_repo, audit_commit=None, progress=progress
+    )
 
 
 def audit_folder(
@@ -135,9 +138,9 @@ def audit_folder(
     if reference_ref is not None and inputs.reference is not None:
         inputs.reference_ref = reference_ref
     if history is None or not inputs.data_ref.get("commit"):
-        return audit(inputs, policy=pol)
+        return audit(inputs, policy=pol, progress=progress)
     return _audit_with_history(
-        inputs, pol, history, audit_repo=audit_repo, audit_commit=audit_commit
+        inputs, pol, history, audit_repo=audit_repo, audit_commit=audit_commit, progress=progress
     )
 
 
@@ -152,6 +155,7 @@ def _audit_with_history(
     *,
     audit_repo: str,
     audit_commit: str | None,
+    progress: Progress | None = None,
 ) -> AuditResult:
     repo, commit = inputs.data_ref["repo"], inputs.data_ref["commit"]
     if inputs.previous is None:
@@ -160,6 +164,7 @@ def _audit_with_history(
         inputs,
         policy=policy,
         introduced_by=lambda paths: backend.introduced_by(repo, commit, paths),
+        progress=progress,
     )
     record_verdict(backend, result.document, audit_commit=audit_commit, audit_repo=audit_repo)
     return result
@@ -193,6 +198,7 @@ def audit(
     *,
     policy: Policy | None = None,
     introduced_by: Callable[[list[str]], dict[str, str]] | None = None,
+    progress: Progress | None = None,
 ) -> AuditResult:
     """Run the checks on gathered inputs; ``introduced_by(paths)`` blames files on commits."""
     result = run_audit(
@@ -204,6 +210,7 @@ def audit(
         data_ref=inputs.data_ref,
         reference_ref=inputs.reference_ref,
         previous_ref=inputs.previous_ref,
+        progress=None if progress is None else (lambda _step, d, t: progress("audit", d, t)),
     )
     if introduced_by is not None:
         paths = sorted({p for f in result.findings for p in f.files})

@@ -212,11 +212,100 @@ def embed_output_for(
 
 
 def records_from_backend(backend: Backend, repo: str, commit_id: str) -> EmbeddingSet:
-    return collect(
+    """Embed's records of a commit; the vectors stream into a memory map (see
+    :func:`collect_mapped`), so a million records never sit in memory as objects and again
+    as a matrix."""
+    return collect_mapped(
         EmbeddingRecord.from_json(backend.get_file(repo, commit_id, f.path))
         for f in backend.walk_files(repo, commit_id)
         if f.path.endswith(SUFFIX)
     )
+
+
+#: below this many readable records, collect() in memory is as cheap and simpler
+MAP_FROM = 20_000
+_MAP_CHUNK = 8192
+
+
+def collect_mapped(records: Iterable[EmbeddingRecord], *, map_from: int = MAP_FROM) -> EmbeddingSet:
+    """What :func:`pipelines.records.collect` gives, with the vectors of a large set written
+    chunk by chunk to a float32 memory map in a scratch folder, removed with the array.
+
+    Memory: the paths, labels and hashes, one chunk of vectors, and the map's pages the OS
+    keeps cached (reclaimable), not N x d floats twice."""
+    head: list[EmbeddingRecord] = []
+    it = iter(records)
+    for r in it:
+        head.append(r)
+        if len(head) >= map_from:
+            break
+    else:
+        return collect(head)
+    import shutil
+    import weakref
+
+    scratch = Path(tempfile.mkdtemp(prefix="tulip-embeddings-"))
+    raw = scratch / "vectors.f32"
+    meta: list[tuple[str, str, str, int]] = []  # (path, label, sha256, row in the file)
+    bad: list[EmbeddingRecord] = []
+    archs: set[str] = set()
+    dim = None
+    buffer: list[np.ndarray] = []
+    with open(raw, "wb") as out:
+
+        def flush() -> None:
+            if buffer:
+                out.write(np.stack(buffer).astype("<f4").tobytes())
+                buffer.clear()
+
+        for r in _chain(head, it):
+            if r.status != "ok" or r.embedding is None:
+                bad.append(r)
+                continue
+            if dim is None:
+                dim = r.embedding.shape[0]
+            elif r.embedding.shape[0] != dim:
+                raise ValueError(f"{r.path} has a {r.embedding.shape[0]}-d embedding, others {dim}")
+            archs.add(r.architecture)
+            meta.append((r.path, r.label, r.sha256, len(meta)))
+            buffer.append(r.embedding)
+            if len(buffer) >= _MAP_CHUNK:
+                flush()
+        flush()
+    if len(archs) > 1:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise ValueError(f"embeddings from several architectures are mixed: {sorted(archs)}")
+    stored = np.memmap(raw, dtype="<f4", mode="r", shape=(len(meta), dim or 0))
+    meta.sort(key=lambda m: m[0])
+    order = np.array([m[3] for m in meta], dtype=np.int64)
+    if (order != np.arange(len(order))).any():
+        ordered = scratch / "sorted.f32"
+        target = np.memmap(ordered, dtype="<f4", mode="w+", shape=stored.shape)
+        for start in range(0, len(order), _MAP_CHUNK * 8):
+            rows = order[start : start + _MAP_CHUNK * 8]
+            sorted_rows = np.sort(rows)
+            target[start : start + len(rows)] = stored[sorted_rows][
+                np.searchsorted(sorted_rows, rows)
+            ]
+        target.flush()
+        del target, stored
+        raw.unlink()
+        stored = np.memmap(ordered, dtype="<f4", mode="r", shape=(len(meta), dim or 0))
+    weakref.finalize(stored, shutil.rmtree, scratch, True)
+    bad.sort(key=lambda r: r.path)
+    return EmbeddingSet(
+        paths=[m[0] for m in meta],
+        labels=[m[1] for m in meta],
+        sha256=[m[2] for m in meta],
+        vectors=stored,
+        architecture=archs.pop() if archs else None,
+        unreadable=bad,
+    )
+
+
+def _chain(head: list, rest) -> Iterable:
+    yield from head
+    yield from rest
 
 
 def local_files(

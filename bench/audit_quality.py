@@ -15,6 +15,8 @@ Scenarios (each repeated over several seeds):
 - Near duplicates: edited copies of 60 photos (re-saved, resized, cropped, brightened,
   mirrored) found among the 600 distinct photos.
 - Drift: more photos of the same class vs a class whose content was replaced.
+- Sampling: A, B, the false alarms and drift again with every class-level test on 30 rows a
+  class instead of 120: the same verdicts and class-level findings?
 
 Run: ``python bench/audit_quality.py [--json] [--seeds 5]``.
 """
@@ -33,13 +35,52 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from flower_embeddings import load, load_augmented
 
-from auditor.audit import run_audit
+from auditor.audit import run_audit as _run_audit
 from auditor.checks.drift import drift
 from auditor.checks.duplicate import duplicate
 from auditor.checks.label_issue import label_scores
 from auditor.features import auto_dims, fit_projection
 from auditor.neighbours import duplicate_groups, similar_pairs
+from auditor.policy import Policy
 from pipelines.records import EmbeddingSet
+
+CLASS_LEVEL = ("class_overlap", "lookalike_class", "new_label", "drift")
+#: the policy every scenario's audit runs with, and a record of what each audit concluded
+POLICY: Policy | None = None
+OUTCOMES: list[tuple[str, tuple]] = []
+
+
+def run_audit(data, **kwargs):
+    result = _run_audit(data, policy=POLICY, **kwargs)
+    found = sorted((f.check, tuple(f.classes)) for f in result.findings if f.check in CLASS_LEVEL)
+    OUTCOMES.append((result.verdict, tuple(found)))
+    return result
+
+
+def sampling_unchanged(fl: Flowers, seeds: list[int], per_class: int) -> dict:
+    """Scenarios A, B, the false alarms and drift again, with every class-level test on at
+    most per_class rows a class (the shared photos have 120): same verdicts and findings?"""
+    global POLICY
+    runs = []
+    for cap in (0, per_class):
+        POLICY = Policy.from_mapping(
+            {c: {"sample_per_class": cap} for c in ("class_overlap", "lookalike_class", "drift")}
+        )
+        OUTCOMES.clear()
+        scenario_a(fl, seeds)
+        scenario_b(fl, seeds)
+        false_alarms(fl, seeds)
+        drift_calibration(fl, seeds[:3])
+        runs.append(list(OUTCOMES))
+    POLICY = None
+    full, sampled = runs
+    return {
+        "audits": len(full),
+        "same_verdict": sum(a[0] == b[0] for a, b in zip(full, sampled, strict=True)),
+        "same_class_findings": sum(a[1] == b[1] for a, b in zip(full, sampled, strict=True)),
+        "per_class": per_class,
+    }
+
 
 REF = {"repo": "flower_photos", "branch": "master", "commit": "bench"}
 GALLERY_REF = {"repo": "label_reference", "commit": "bench"}
@@ -387,6 +428,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print rows as JSON for bench/run")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument(
+        "--sample-per-class",
+        type=int,
+        default=30,
+        help="rows a class-level test uses in the sampling scenario (the photos have 120)",
+    )
+    ap.add_argument(
         "--noise-seeds",
         default=",".join(str(s) for s in range(100, 110)),
         help="label-noise seeds (the method was chosen on seeds 0-39; these are not)",
@@ -402,6 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     ln = label_noise(fl, noise_seeds)
     nd = near_duplicates(fl)
     dr = drift_calibration(fl, seeds[:3])
+    sm = sampling_unchanged(fl, seeds, args.sample_per_class)
     elapsed = time.perf_counter() - t0
 
     def ratio(f: float, b: float) -> float | None:
@@ -485,6 +533,16 @@ def main(argv: list[str] | None = None) -> int:
             unit="runs flagged",
             notes=f"of {dr['replaced_runs']} replaced / {dr['same_kind_runs']} same-kind runs",
         ),
+        dict(
+            name="audit: same verdict with class-level tests sampled (vs unsampled)",
+            figure=sm["same_verdict"],
+            baseline=sm["audits"],
+            unit="audits",
+            notes=f"class_overlap, lookalike_class, new_label, drift on at most "
+            f"{sm['per_class']} rows a class (of 120); same class-level findings in "
+            f"{sm['same_class_findings']}/{sm['audits']}; the default cap is "
+            "auditor.sampling.SAMPLE_PER_CLASS",
+        ),
     ]
     for r in rows:
         r["ratio"] = ratio(r["figure"], r["baseline"])
@@ -500,6 +558,7 @@ def main(argv: list[str] | None = None) -> int:
                         "label_noise": ln,
                         "near_duplicates": nd,
                         "drift": dr,
+                        "sampling": sm,
                         "seconds": elapsed,
                     },
                 },

@@ -9,9 +9,11 @@ instead of failing the page. Strings stay strings; escaping is the templates' jo
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from .charts import Heatmap, Scatter, heatmap, scatter
 
@@ -20,6 +22,12 @@ PAIR_CHECKS = frozenset({"class_overlap", "lookalike_class"})
 THUMBS_PER_SIDE = 12
 LISTING_LIMIT = 20_000
 FINDINGS_SHOWN_PER_CHECK = 60
+PER_PAGE = 50  # findings per page of the served audit page and the JSON API
+MAX_PER_PAGE = 500
+HEATMAP_MAX_CLASSES = 60  # past this the overlap heatmap is unreadable (and megabytes)
+BLAME_ROWS = 100  # commits listed in the blame table
+BLAME_FINDINGS = 100  # finding numbers listed per commit in the JSON API's blame
+CLASS_ROWS = 200  # classes listed in the class table (flagged first when there are more)
 CHECK_TITLES = {
     "class_overlap": "Classes that overlap",
     "lookalike_class": "Classes that look like a reference class",
@@ -131,6 +139,19 @@ class AuditView:
     notes: list[str] = field(default_factory=list)
     created: str | None = None
     policy: Any = None
+    blame_hidden: int = 0  # commits beyond BLAME_ROWS
+    class_rows: int = CLASS_ROWS
+    _index: Any = None
+
+    @property
+    def index(self) -> FindingIndex:
+        if self._index is None:
+            self._index = FindingIndex(self.findings)
+        return self._index
+
+    def page_of(self, finding: int, per_page: int = PER_PAGE) -> int:
+        """The page of the unfiltered listing that shows finding number ``finding``."""
+        return finding // per_page + 1
 
     def as_dict(self) -> dict:
         """The derived parts the JSON API adds to the document."""
@@ -150,8 +171,11 @@ class AuditView:
                 for c in self.comparisons
             ],
             "blame": [
-                {"repo": b.source.repo, "commit": b.source.commit, "findings": b.findings,
-                 "checks": b.checks}
+                {"repo": b.source.repo, "commit": b.source.commit,
+                 "findings": b.findings[:BLAME_FINDINGS], "checks": b.checks,
+                 # present when the list is cut
+                 **({"findings_total": len(b.findings)}
+                    if len(b.findings) > BLAME_FINDINGS else {})}
                 for b in self.blame
             ],
             "projection": None if self.scatter is None else {
@@ -159,6 +183,147 @@ class AuditView:
             },
             "notes": self.notes,
         }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FindingFilter:
+    """Which findings a page shows: by check, class, introducing commit (a prefix of its
+    ID) and severity, then one page of them, in the document's order (worst first)."""
+
+    check: str | None = None
+    cls: str | None = None
+    commit: str | None = None
+    severity: str | None = None
+    page: int = 1
+    per_page: int = PER_PAGE
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> FindingFilter:
+        """From query arguments; ValueError naming the argument when one is malformed."""
+
+        def number(name: str, default: int, high: int) -> int:
+            raw = args.get(name)
+            if raw in (None, ""):
+                return default
+            try:
+                value = int(raw)
+            except ValueError:
+                raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+            if not 1 <= value <= high:
+                raise ValueError(f"{name} must be between 1 and {high}, got {value}")
+            return value
+
+        severity = args.get("severity") or None
+        if severity is not None and severity not in SEVERITY_ORDER:
+            raise ValueError(
+                f"severity must be one of {', '.join(SEVERITY_ORDER)}, got {severity!r}"
+            )
+        return cls(
+            check=args.get("check") or None,
+            cls=args.get("class") or None,
+            commit=args.get("commit") or None,
+            severity=severity,
+            page=number("page", 1, 10**9),
+            per_page=number("per_page", PER_PAGE, MAX_PER_PAGE),
+        )
+
+    def args(self, **change: Any) -> dict[str, Any]:
+        """Query arguments for this filter with some changed (None and defaults left out)."""
+        values = {"check": self.check, "class": self.cls, "commit": self.commit,
+                  "severity": self.severity, "page": self.page, "per_page": self.per_page}  # fmt: skip
+        values.update(change)
+        defaults = {"page": 1, "per_page": PER_PAGE}
+        return {k: v for k, v in values.items() if v is not None and defaults.get(k) != v}
+
+    @property
+    def active(self) -> bool:
+        return any(v is not None for v in (self.check, self.cls, self.commit, self.severity))
+
+
+@dataclass
+class FindingsPage:
+    filter: FindingFilter
+    findings: list[Finding]
+    total: int  # findings that match the filter
+    pages: int
+    facets: dict[str, dict[str, int]]  # check / severity -> count, over all findings
+
+    @property
+    def first(self) -> int:
+        return 0 if not self.findings else (self.filter.page - 1) * self.filter.per_page + 1
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.findings) - 1 if self.findings else 0
+
+    def page_numbers(self, around: int = 2) -> list[int | None]:
+        """Page links to show: the first, the last and a few around this one (None = a gap)."""
+        keep = {1, self.pages, *range(self.filter.page - around, self.filter.page + around + 1)}
+        out: list[int | None] = []
+        for p in sorted(k for k in keep if 1 <= k <= self.pages):
+            if out and p - (out[-1] or 0) > 1:
+                out.append(None)
+            out.append(p)
+        return out
+
+
+class FindingIndex:
+    """Finding positions by check, severity, class and commit, built once per audit, so a
+    filtered page costs a few list intersections, not a pass over 50k findings."""
+
+    def __init__(self, findings: list[Finding]) -> None:
+        self.findings = findings
+        self.by: dict[str, dict[str, list[int]]] = {"check": {}, "severity": {}, "class": {}}
+        commits: dict[str, list[int]] = {}
+        for pos, f in enumerate(findings):
+            self.by["check"].setdefault(f.check, []).append(pos)
+            self.by["severity"].setdefault(f.severity, []).append(pos)
+            for c in dict.fromkeys(f.classes):
+                self.by["class"].setdefault(c, []).append(pos)
+            for src in f.introduced_by:
+                if src.commit:
+                    commits.setdefault(src.commit, []).append(pos)
+        self.commits = commits
+        self._arrays: dict[tuple[str, str], np.ndarray] = {}
+
+    def select(self, flt: FindingFilter) -> np.ndarray:
+        """Positions of the matching findings, ascending (sorted-array intersections)."""
+        chosen: list[np.ndarray] = []
+        for key, value in (("check", flt.check), ("severity", flt.severity), ("class", flt.cls)):
+            if value is not None:
+                chosen.append(self._array(key, value))
+        if flt.commit is not None:
+            hits = [self._array("commit", c) for c in self.commits if c.startswith(flt.commit)]
+            chosen.append(np.unique(np.concatenate(hits)) if hits else np.zeros(0, np.int64))
+        if not chosen:
+            return np.arange(len(self.findings))
+        chosen.sort(key=len)
+        out = chosen[0]
+        for other in chosen[1:]:
+            out = np.intersect1d(out, other, assume_unique=True)
+        return out
+
+    def _array(self, key: str, value: str) -> np.ndarray:
+        cached = self._arrays.get((key, value))
+        if cached is None:
+            source = self.commits if key == "commit" else self.by[key]
+            cached = np.asarray(source.get(value, []), dtype=np.int64)
+            self._arrays[(key, value)] = cached
+        return cached
+
+    def page(self, flt: FindingFilter) -> FindingsPage:
+        positions = self.select(flt)
+        pages = max(1, -(-len(positions) // flt.per_page))
+        start = (flt.page - 1) * flt.per_page
+        return FindingsPage(
+            filter=flt,
+            findings=[self.findings[int(p)] for p in positions[start : start + flt.per_page]],
+            total=len(positions),
+            pages=pages,
+            facets={
+                k: {name: len(v) for name, v in self.by[k].items()} for k in ("check", "severity")
+            },
+        )
 
 
 Listing = Callable[[Source, str, int], list[str]]
@@ -449,9 +614,17 @@ def build_view(
     summary = doc.get("summary") if isinstance(doc.get("summary"), dict) else {}
     images = summary.get("images") if isinstance(summary.get("images"), int) else None
     classes, columns = _class_rows(doc, findings)
+    if len(classes) > CLASS_ROWS:
+        classes.sort(key=lambda row: not row.flags)  # stable: flagged first, then by name
 
     hm = None
     matrix = overlap_matrix(doc)
+    if matrix is not None and len(matrix[0]) > HEATMAP_MAX_CLASSES:
+        notes.append(
+            f"the overlap heatmap is not drawn for {len(matrix[0])} classes (more than "
+            f"{HEATMAP_MAX_CLASSES}); filter the findings by class_overlap instead"
+        )
+        matrix = None
     if matrix is not None:
         try:
             hm = heatmap(*matrix, caption="overlap between each pair of classes (higher is worse)")
@@ -464,11 +637,16 @@ def build_view(
         rows = [str(x) for x in g.get("classes") or []]
         cols = [str(x) for x in g.get("gallery_classes") or g.get("reference_classes") or []]
         matrix = [[_float(v) for v in r] if isinstance(r, list) else [] for r in g["matrix"]]
-        try:
-            gallery = heatmap(rows, matrix, columns=cols,
-                              caption="each data class (rows) against each reference class (columns)")  # fmt: skip
-        except ValueError as e:
-            notes.append(f"reference comparison not shown: {e}")
+        if max(len(rows), len(cols)) > HEATMAP_MAX_CLASSES:
+            notes.append(
+                f"the reference comparison is not drawn for {len(rows)} x {len(cols)} classes"
+            )
+        else:
+            try:
+                gallery = heatmap(rows, matrix, columns=cols,
+                                  caption="each data class (rows) against each reference class (columns)")  # fmt: skip
+            except ValueError as e:
+                notes.append(f"reference comparison not shown: {e}")
 
     sc = None
     proj = document_projection(doc) or projection
@@ -488,6 +666,7 @@ def build_view(
 
     verdict = _str(doc.get("verdict"), "unknown").lower()
     counts = {sev: sum(1 for f in findings if f.severity == sev) for sev in SEVERITY_ORDER}
+    blame = _blame(findings)
     return AuditView(
         schema=_str(doc.get("schema")),
         verdict=verdict,
@@ -502,7 +681,8 @@ def build_view(
         heatmap=hm,
         scatter=sc,
         gallery=gallery,
-        blame=_blame(findings),
+        blame=blame[:BLAME_ROWS],
+        blame_hidden=max(0, len(blame) - BLAME_ROWS),
         counts=counts,
         notes=notes,
         created=_str(doc.get("created") or doc.get("time")) or None,

@@ -34,7 +34,7 @@ from pipelines.errors import InvalidPath, TulipError
 from pipelines.layout import parse_json
 from pipelines.refs import normalize_path
 
-from .audit_view import Source, build_view, chart_markup
+from .audit_view import FINDINGS_SHOWN_PER_CHECK, Source, build_view, chart_markup
 from .thumbnails import NotAnImage, is_image_path, make_thumbnail
 
 log = logging.getLogger(__name__)
@@ -161,6 +161,31 @@ def _without_projection_points(doc: dict) -> dict:
     return slim
 
 
+def _top_findings(doc: dict, per_check: int = FINDINGS_SHOWN_PER_CHECK) -> dict:
+    """The embedded JSON copy keeps the findings the page shows (the top ``per_check`` of each
+    check and severity by score) and counts the rest in ``findings_omitted``: with 50k
+    findings the whole list would make a file of tens of megabytes."""
+    findings = doc.get("findings") if isinstance(doc.get("findings"), list) else []
+    groups: dict[tuple, list[int]] = {}
+    for i, f in enumerate(findings):
+        if isinstance(f, dict):
+            groups.setdefault((f.get("severity"), f.get("check")), []).append(i)
+    keep: set[int] = set()
+    omitted: dict[str, int] = {}
+    for (_severity, check), rows in groups.items():
+        rows.sort(key=lambda i: -(findings[i].get("score") or 0.0) if isinstance(
+            findings[i].get("score"), int | float) else 0.0)  # fmt: skip
+        keep.update(rows[:per_check])
+        if len(rows) > per_check:
+            omitted[str(check)] = omitted.get(str(check), 0) + len(rows) - per_check
+    if not omitted:
+        return doc
+    slim = dict(doc)
+    slim["findings"] = [f for i, f in enumerate(findings) if i in keep]
+    slim["findings_omitted"] = dict(sorted(omitted.items()))
+    return slim
+
+
 def render_report(
     audit_doc: dict,
     *,
@@ -231,7 +256,10 @@ def render_report(
     )
     return env.get_template("standalone.html").render(
         audit=view,
-        doc=json.loads(json.dumps(_without_projection_points(audit_doc), default=str)),
+        doc=json.loads(
+            json.dumps(_top_findings(_without_projection_points(audit_doc)), default=str)
+        ),
+        finding_href=lambda i: f"#finding-{i}",
         charts=charts,
         lineage_view=lineage_view,
         lineage_svg=lineage_svg,

@@ -14,14 +14,25 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from itertools import combinations
 
 import numpy as np
 
 from auditor.features import auto_dims, fit_projection
 from auditor.findings import Finding
 from auditor.inputs import as_matrix, as_strings, check_data, check_fraction, check_severity
+from auditor.sampling import (
+    SAMPLE_PER_CLASS,
+    candidate_pairs,
+    centroids,
+    class_codes,
+    overlap_interval,
+    rows_by_class,
+    sample,
+)
 from auditor.separability import OVERLAP_THRESHOLD, overlap
+
+#: past this many classes the document keeps the tested pairs, not the whole K x K matrix
+MATRIX_UP_TO = 60
 
 
 @dataclass(frozen=True)
@@ -31,13 +42,30 @@ class OverlapMatrix:
     classes: list[str]
     overlap: np.ndarray  # (k, k), symmetric, diagonal 1
     auc: np.ndarray  # (k, k)
-    sizes: dict[str, int]  # rows per class that entered the test
+    sizes: dict[str, int]  # distinct pictures per class
+    sampled: dict[str, int] | None = None  # rows per class that entered the tests
+    tested: int = 0  # pairs of classes tested (the nearest centroids; all of them when few)
 
     def to_dict(self) -> dict:
         def clean(m: np.ndarray) -> list[list[float | None]]:
             return [[None if np.isnan(v) else round(float(v), 4) for v in row] for row in m]
 
-        return {"classes": self.classes, "matrix": clean(self.overlap), "auc": clean(self.auc)}
+        out: dict = {"classes": self.classes, "tested_pairs": self.tested}
+        if len(self.classes) <= MATRIX_UP_TO:
+            out.update(matrix=clean(self.overlap), auc=clean(self.auc))
+        else:
+            i, j = np.nonzero(np.triu(~np.isnan(self.overlap), 1))
+            out["pairs"] = [
+                {"classes": [self.classes[a], self.classes[b]], "score": round(float(v), 4)}
+                for a, b, v in zip(i, j, self.overlap[i, j], strict=True)
+            ]
+        if self.sampled is not None:
+            out["sampled"] = self.sampled
+        return out
+
+    def sample_of(self, a: str, b: str) -> dict[str, int]:
+        used = self.sampled or self.sizes
+        return {a: used[a], b: used[b]}
 
 
 def unique_rows(sha256: Sequence[str] | None, labels: Sequence[str]) -> np.ndarray:
@@ -67,29 +95,43 @@ def overlap_matrix(
     folds: int = 5,
     ridge: float = 1.0,
     min_images: int = 5,
+    sample_per_class: int = SAMPLE_PER_CLASS,
     seed: int = 0,
 ) -> OverlapMatrix:
-    """Overlap of every pair of classes with at least min_images rows (after dropping copies)."""
+    """Overlap of the pairs of classes with at least min_images rows (after dropping copies):
+    every pair up to a dozen classes, else each class against its nearest centroids
+    (:func:`auditor.sampling.candidate_pairs`). A class larger than ``sample_per_class`` is
+    tested on that many of its rows, drawn at random (0: never sample)."""
     x = as_matrix(features, name="features")
     labels = as_strings(labels, name="labels", rows=len(x))
     keep = unique_rows(sha256, labels)
-    lab = np.array(labels)
-    classes = sorted(set(labels))
+    classes, codes = class_codes(labels)
     k = len(classes)
     ov = np.full((k, k), np.nan)
     auc = np.full((k, k), np.nan)
     np.fill_diagonal(ov, 1.0)
     np.fill_diagonal(auc, 0.5)
-    rows = {c: np.flatnonzero(keep & (lab == c)) for c in classes}
-    for (i, a), (j, b) in combinations(enumerate(classes), 2):
-        ra, rb = rows[a], rows[b]
-        if len(ra) < min_images or len(rb) < min_images:
-            continue
-        g = None if groups is None else np.asarray(groups)[np.r_[ra, rb]]
+    members = rows_by_class(codes[keep], k)
+    kept = np.flatnonzero(keep)
+    distinct = [kept[m] for m in members]
+    rows = [sample(r, sample_per_class, seed=seed, salt=c) for c, r in enumerate(distinct)]
+    testable = [c for c in range(k) if len(rows[c]) >= min_images]
+    pairs: list[tuple[int, int]] = []
+    if len(testable) >= 2:
+        centres = centroids(x[np.concatenate([rows[c] for c in testable])],
+                            np.repeat(np.arange(len(testable)), [len(rows[c]) for c in testable]),
+                            len(testable))  # fmt: skip
+        pairs = [(testable[i], testable[j]) for i, j in candidate_pairs(centres)]
+    g_all = None if groups is None else np.asarray(groups)
+    for i, j in pairs:
+        ra, rb = rows[i], rows[j]
+        g = None if g_all is None else g_all[np.r_[ra, rb]]
         o, u = overlap(x[ra], x[rb], folds=folds, ridge=ridge, seed=seed, groups=g)
         ov[i, j] = ov[j, i] = o
         auc[i, j] = auc[j, i] = u
-    return OverlapMatrix(classes, ov, auc, {c: len(r) for c, r in rows.items()})
+    sizes = {c: len(distinct[i]) for i, c in enumerate(classes)}
+    sampled = {c: len(rows[i]) for i, c in enumerate(classes)}
+    return OverlapMatrix(classes, ov, auc, sizes, sampled, len(pairs))
 
 
 def _suspects(a: str, b: str, sizes: dict[str, int], known: Collection[str] | None) -> list[str]:
@@ -116,6 +158,7 @@ def class_overlap(
     known_labels: Collection[str] | None = None,
     features: np.ndarray | None = None,
     matrix: OverlapMatrix | None = None,
+    sample_per_class: int = SAMPLE_PER_CLASS,
     seed: int = 0,
 ) -> list[Finding]:
     """One finding per pair of classes whose overlap is at least ``threshold``.
@@ -144,16 +187,20 @@ def class_overlap(
             folds=folds,
             ridge=ridge,
             min_images=min_images,
+            sample_per_class=sample_per_class,
             seed=seed,
         )
     findings = []
-    for i, j in combinations(range(len(matrix.classes)), 2):
+    by_label: dict[str, list[str]] = {}
+    for p, label in zip(paths, labels, strict=True):
+        by_label.setdefault(label, []).append(p)
+    hits = np.triu(np.nan_to_num(matrix.overlap, nan=-1.0) >= threshold, 1)
+    for i, j in zip(*np.nonzero(hits), strict=True):
         score = matrix.overlap[i, j]
-        if np.isnan(score) or score < threshold:
-            continue
         a, b = matrix.classes[i], matrix.classes[j]
         suspects = _suspects(a, b, matrix.sizes, known_labels)
-        files = sorted(p for p, label in zip(paths, labels, strict=True) if label in suspects)
+        files = sorted(p for s in suspects for p in by_label.get(s, []))
+        sample_sizes = matrix.sample_of(a, b)
         where = " and ".join(f"/{s}" for s in suspects)
         findings.append(
             Finding(
@@ -171,6 +218,10 @@ def class_overlap(
                     "threshold": threshold,
                     "suspect": suspects,
                     "images": {a: matrix.sizes[a], b: matrix.sizes[b]},
+                    "sample": sample_sizes,
+                    "interval": overlap_interval(
+                        float(matrix.auc[i, j]), sample_sizes[a], sample_sizes[b]
+                    ),
                 },
             )
         )

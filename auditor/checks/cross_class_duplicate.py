@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from auditor.checks.duplicate import copy_groups, copy_links
+from auditor.checks.duplicate import copy_groups, copy_links, group_similarity
 from auditor.findings import Finding
 from auditor.inputs import as_strings, check_data, check_fraction, check_severity
 from auditor.neighbours import NEAR_DUPLICATE
@@ -44,6 +44,7 @@ def cross_class_duplicate(
     check_severity(class_severity)
     links = copy_links(x, sha256, near_threshold=near_threshold, center=center, pairs=pairs)
     groups = [g for g in copy_groups(len(x), links) if len({labels[i] for i in g}) > 1]
+    highest = group_similarity(len(x), links, how="max")
     sizes: dict[str, int] = defaultdict(int)
     for label in labels:
         sizes[label] += 1
@@ -68,8 +69,7 @@ def cross_class_duplicate(
         }
         whole_class = max(fractions.values()) >= fail_fraction
         exact = sha256 is not None and len({sha256[i] for i in g}) == 1
-        inside = np.isin(links[:, 0], g) & np.isin(links[:, 1], g)
-        similarity = 1.0 if exact else float(links[inside, 2].max())
+        similarity = 1.0 if exact else highest.get(int(g[0]), 1.0)
         files = sorted(paths[i] for i in g)
         message = (
             f"one picture is filed under {' and '.join(names)}: {', '.join(files[:4])}"

@@ -20,6 +20,7 @@ import numpy as np
 
 from auditor.findings import Finding
 from auditor.inputs import as_matrix, as_strings, check_data, check_fraction, check_severity
+from auditor.sampling import SAMPLE_PER_CLASS, class_codes, rows_by_class, sample
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -36,6 +37,24 @@ def shift_effect(previous: np.ndarray, added: np.ndarray) -> float:
     sp, sa = _spread(previous), _spread(added)
     d2 = float(((previous.mean(axis=0) - added.mean(axis=0)) ** 2).sum())
     return (d2 - sp / len(previous) - sa / len(added)) / max(sp, 1e-12)
+
+
+def effect_interval(
+    previous: np.ndarray, added: np.ndarray, *, seed: int, resamples: int = 200, max_rows: int = 400
+) -> list[float]:
+    """A 95 % bootstrap interval of :func:`shift_effect` (each side resampled, at most
+    ``max_rows`` rows a side, so its cost does not grow with the class)."""
+    rng = np.random.default_rng([seed, 7])
+    prev = previous[rng.choice(len(previous), min(len(previous), max_rows), replace=False)]
+    new = added[rng.choice(len(added), min(len(added), max_rows), replace=False)]
+    effects = [
+        shift_effect(
+            prev[rng.integers(0, len(prev), len(prev))], new[rng.integers(0, len(new), len(new))]
+        )
+        for _ in range(resamples)
+    ]
+    lo, hi = np.percentile(effects, [2.5, 97.5])
+    return [round(float(lo), 4), round(float(hi), 4)]
 
 
 def permutation_p(
@@ -73,6 +92,7 @@ def drift(
     alpha: float = 0.01,
     min_added: int = 5,
     permutations: int = 200,
+    sample_per_class: int = SAMPLE_PER_CLASS,
     severity: str = "warn",
     seed: int = 0,
 ) -> list[Finding]:
@@ -95,23 +115,32 @@ def drift(
         raise ValueError("give sha256 and previous_sha256, or previous_paths, to tell added images")
     check_fraction(alpha, name="alpha")
     check_severity(severity)
-    u, pu = _unit(x), _unit(prev)
-    lab, plab = np.array(labels), np.array(previous_labels)
+    classes, codes = class_codes(labels)
+    prev_classes, prev_codes = class_codes(previous_labels)
+    rows_of = dict(zip(classes, rows_by_class(codes, len(classes)), strict=True))
+    prev_rows_of = dict(
+        zip(prev_classes, rows_by_class(prev_codes, len(prev_classes)), strict=True)
+    )
     findings = []
-    for label in sorted(set(labels) & set(previous_labels)):
-        before = {prev_keys[i] for i in np.flatnonzero(plab == label)}
-        rows = np.flatnonzero(lab == label)
-        added = np.array([i for i in rows if keys[i] not in before], dtype=int)
-        old = pu[plab == label]
-        if len(added) < min_added or len(old) < min_added:
+    for c, label in enumerate(sorted(set(classes) & set(prev_classes))):
+        before = {prev_keys[i] for i in prev_rows_of[label]}
+        rows = rows_of[label]
+        added_all = np.array([i for i in rows if keys[i] not in before], dtype=int)
+        old_all = prev_rows_of[label]
+        if len(added_all) < min_added or len(old_all) < min_added:
             continue
-        effect = shift_effect(old, u[added])
+        # a class larger than the cap is compared on a random sample of each side
+        added = sample(added_all, sample_per_class, seed=seed, salt=2 * c)
+        old_rows = sample(old_all, sample_per_class, seed=seed, salt=2 * c + 1)
+        new, old = _unit(x[added]), _unit(prev[old_rows])
+        effect = shift_effect(old, new)
         if effect < min_effect:
             continue
-        p = permutation_p(old, u[added], permutations=permutations, seed=seed)
+        p = permutation_p(old, new, permutations=permutations, seed=seed)
         if p > alpha:
             continue
-        files = sorted(paths[i] for i in added)
+        interval = effect_interval(old, new, seed=seed)
+        files = sorted(paths[i] for i in added_all)
         findings.append(
             Finding(
                 check="drift",
@@ -119,16 +148,18 @@ def drift(
                 classes=[label],
                 score=effect,
                 files=files,
-                message=f"the {len(added)} images added to {label} are not like its "
-                f"{len(old)} previous ones: the class centre moved by {effect:.2f} of its "
+                message=f"the {len(added_all)} images added to {label} are not like its "
+                f"{len(old_all)} previous ones: the class centre moved by {effect:.2f} of its "
                 f"spread (more of the same stays below {min_effect:g}; permutation p = {p:.3f})."
                 f" Check that the new {label} images show {label}",
                 details={
                     "effect": round(effect, 4),
                     "p_value": round(p, 4),
-                    "added": len(added),
-                    "previous": len(old),
-                    "kept": len(rows) - len(added),
+                    "added": len(added_all),
+                    "previous": len(old_all),
+                    "kept": len(rows) - len(added_all),
+                    "sample": {"added": len(added), "previous": len(old)},
+                    "interval": interval,
                 },
             )
         )

@@ -14,7 +14,7 @@ import numpy as np
 
 from auditor.findings import Finding
 from auditor.inputs import as_strings, check_data, check_fraction, check_severity
-from auditor.neighbours import NEAR_DUPLICATE, components, similar_pairs
+from auditor.neighbours import NEAR_DUPLICATE, components, group_members, similar_pairs
 
 
 def copy_links(
@@ -42,14 +42,21 @@ def copy_links(
 
 def copy_groups(n: int, links: np.ndarray) -> list[np.ndarray]:
     """Row indices of each group of two or more copies, in a stable order."""
+    return group_members(components(n, links))
+
+
+def group_similarity(n: int, links: np.ndarray, *, how: str = "min") -> dict[int, float]:
+    """The lowest (or highest) link similarity inside each group, keyed by the group's first
+    row: one pass over the links, not a scan per group."""
     ids = components(n, links)
-    groups = [np.flatnonzero(ids == g) for g in np.unique(ids)]
-    return [g for g in groups if len(g) > 1]
-
-
-def _group_similarity(group: np.ndarray, links: np.ndarray) -> float:
-    inside = np.isin(links[:, 0], group) & np.isin(links[:, 1], group)
-    return float(links[inside, 2].min()) if inside.any() else 1.0
+    out: dict[int, float] = {}
+    if not len(links):
+        return out
+    owner = ids[links[:, 0].astype(np.int64)]
+    order = np.lexsort((links[:, 2] if how == "min" else -links[:, 2], owner))
+    owner, values = owner[order], links[order, 2]
+    first = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    return {int(owner[i]): float(values[i]) for i in first}
 
 
 def duplicate(
@@ -77,9 +84,10 @@ def duplicate(
     lab = np.array(labels)
     links = links[lab[links[:, 0].astype(int)] == lab[links[:, 1].astype(int)]]
     findings = []
+    lowest = group_similarity(len(x), links, how="min")
     for group in copy_groups(len(x), links):
         exact = sha256 is not None and len({sha256[i] for i in group}) == 1
-        similarity = 1.0 if exact else _group_similarity(group, links)
+        similarity = 1.0 if exact else lowest.get(int(group[0]), 1.0)
         files = sorted(paths[i] for i in group)
         kind = "exact" if exact else "near"
         findings.append(

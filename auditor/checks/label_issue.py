@@ -36,6 +36,7 @@ from auditor.features import auto_dims, fit_projection
 from auditor.findings import Finding
 from auditor.inputs import as_matrix, check_data, check_severity
 from auditor.neighbours import nearest
+from auditor.sampling import rows_by_class
 from auditor.separability import splits
 
 
@@ -48,11 +49,24 @@ class LabelScores:
     given: np.ndarray  # given class index per scored row
     regression: np.ndarray  # (m, k) cross-validated logistic regression
     neighbours: np.ndarray  # (m, k) k-NN vote shares
-    flagged: np.ndarray  # (m,) bool
+    signals: dict[str, np.ndarray]  # signal name -> (m,) bool: which rows each signal flags
+    head: str = "logistic"  # the linear head behind ``regression``
 
     @property
     def combined(self) -> np.ndarray:
         return (self.regression + self.neighbours) / 2
+
+    @property
+    def flagged(self) -> np.ndarray:
+        """Rows any signal flags."""
+        out = np.zeros(len(self.rows), bool)
+        for mask in self.signals.values():
+            out |= mask
+        return out
+
+    def fired(self, m: int) -> list[str]:
+        """The signals that flag scored row m."""
+        return [name for name, mask in self.signals.items() if mask[m]]
 
 
 def _merged_labels(labels: list[str], merge: Sequence[Collection[str]]) -> list[str]:
@@ -71,17 +85,78 @@ def _merged_labels(labels: list[str], merge: Sequence[Collection[str]]) -> list[
     return [name.get(label, label) for label in labels]
 
 
+#: a logistic regression per fold up to this many classes; a closed-form ridge head above,
+#: whose cost does not multiply by iterations x classes
+LOGISTIC_UP_TO = 50
+#: training rows a fold's head is fitted on at most (a stratified random sample): the fit
+#: then costs the same at 100k rows as at 25k, and only the predictions grow with N
+MAX_FIT_ROWS = 20_000
+
+
+def _fit_rows(train: np.ndarray, y: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
+    """At most cap of the training rows, the same share of every class (at least 2 each)."""
+    if len(train) <= cap:
+        return train
+    share = cap / len(train)
+    keep = []
+    for c in np.unique(y[train]):
+        rows = train[y[train] == c]
+        take = min(len(rows), max(2, round(share * len(rows))))
+        keep.append(rng.choice(rows, take, replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    scores = scores - scores.max(axis=1, keepdims=True)
+    e = np.exp(scores)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _ridge_head(zt: np.ndarray, yt: np.ndarray, k: int, penalty: float):
+    """One-vs-rest ridge regression on one-hot targets (closed form, O(n d^2 + n d)), turned
+    into probabilities by a softmax whose temperature minimises the training log loss."""
+    d = zt.shape[1]
+    counts = np.bincount(yt, minlength=k).astype(float)
+    prior = counts / counts.sum()
+    sums = np.zeros((k, d))
+    np.add.at(sums, yt, zt)
+    gram = zt.T @ zt + penalty * len(zt) * np.eye(d)
+    weights = np.linalg.solve(gram, sums.T - np.outer(zt.sum(axis=0), prior))  # (d, k)
+    fit = zt[: min(len(zt), 5000)] @ weights + prior
+    target = yt[: len(fit)]
+
+    def loss(t: float) -> float:
+        p = _softmax(t * fit)
+        return float(-np.log(np.maximum(p[np.arange(len(fit)), target], 1e-12)).mean())
+
+    from scipy.optimize import minimize_scalar
+
+    t = minimize_scalar(loss, bounds=(0.1, 200.0), method="bounded").x
+    return lambda z: _softmax(t * (z @ weights + prior))
+
+
 def _regression_probabilities(
     z: np.ndarray, y: np.ndarray, k: int, groups: np.ndarray, folds: int, c: float, seed: int
-) -> np.ndarray:
+) -> tuple[np.ndarray, str]:
+    """Out-of-fold class probabilities of a linear head, and the head's name. Every row is
+    predicted by a model fitted on other folds only; copies of one picture share a fold."""
     from sklearn.linear_model import LogisticRegression
 
-    probs = np.zeros((len(y), k))
+    head = "logistic" if k <= LOGISTIC_UP_TO else "ridge"
+    rng = np.random.default_rng([seed, 11])
+    probs = np.zeros((len(y), k), np.float32 if head == "ridge" else np.float64)
     for train, test in splits(y, groups, folds, seed):
-        mu, sd = z[train].mean(axis=0), z[train].std(axis=0) + 1e-6
-        model = LogisticRegression(C=c, max_iter=1000).fit((z[train] - mu) / sd, y[train])
-        probs[np.ix_(test, model.classes_)] = model.predict_proba((z[test] - mu) / sd)
-    return probs
+        fit = _fit_rows(train, y, MAX_FIT_ROWS, rng)
+        mu, sd = z[fit].mean(axis=0), z[fit].std(axis=0) + 1e-6
+        if head == "logistic":
+            model = LogisticRegression(C=c, max_iter=1000).fit((z[fit] - mu) / sd, y[fit])
+            probs[np.ix_(test, model.classes_)] = model.predict_proba((z[test] - mu) / sd)
+        else:
+            predict = _ridge_head((z[fit] - mu) / sd, y[fit], k, 1.0 / (c * len(fit)))
+            for start in range(0, len(test), 8192):
+                part = test[start : start + 8192]
+                probs[part] = predict((z[part] - mu) / sd)
+    return probs, head
 
 
 def _neighbour_votes(
@@ -127,9 +202,12 @@ def label_scores(
     group_ids = np.arange(len(x)) if groups is None else np.asarray(groups)
     scored = ~np.isin(np.array(labels), list(exclude))
     # a class needs one picture per fold
-    for name in set(merged[scored]):
-        if len(set(group_ids[scored & (merged == name)])) < folds:
-            scored &= merged != name
+    names, codes = np.unique(merged, return_inverse=True)
+    codes = codes.ravel()
+    for rows_c in rows_by_class(codes, len(names)):
+        rows_c = rows_c[scored[rows_c]]
+        if len(rows_c) and len(np.unique(group_ids[rows_c])) < folds:
+            scored[rows_c] = False
     rows = np.flatnonzero(scored)
     classes = sorted(set(merged[rows]))
     if len(classes) < 2:
@@ -139,7 +217,7 @@ def label_scores(
     if features is None:
         features = fit_projection(x, dims=auto_dims(len(classes)), seed=seed)(x)
     z = as_matrix(features, name="features", rows=len(x))[rows]
-    regression = _regression_probabilities(z, y, len(classes), g, folds, regularization, seed)
+    regression, head = _regression_probabilities(z, y, len(classes), g, folds, regularization, seed)
     if neighbours is not None and len(rows) == len(x):
         idx, sim = neighbours
         idx, sim = idx[:, :k], sim[:, :k]
@@ -153,7 +231,8 @@ def label_scores(
     ranked[np.argsort(quality, kind="stable")[:n_issues]] = True
     ranked &= combined.argmax(axis=1) != y  # never when the given label is still the likeliest
     confident = find_label_issues(y, regression) & (votes.argmax(axis=1) != y)
-    return LabelScores(rows, classes, y, regression, votes, ranked | confident)
+    signals = {"ranked": ranked, "confident": confident}
+    return LabelScores(rows, classes, y, regression, votes, signals, head)
 
 
 def label_issue(
@@ -206,6 +285,9 @@ def label_issue(
     if scores is None:
         return []
     combined = scores.combined
+    sizes: dict[str, int] = {}
+    for label in labels:
+        sizes[label] = sizes.get(label, 0) + 1
     findings = []
     for m in np.flatnonzero(scores.flagged):
         i = int(scores.rows[m])
@@ -216,7 +298,7 @@ def label_issue(
         if "+" in suggested and suggested not in set(labels):
             # a merged class: suggest its largest member
             members = suggested.split("+")
-            suggested = max(members, key=lambda c: (labels.count(c), c))
+            suggested = max(members, key=lambda c: (sizes.get(c, 0), c))
         p_given = float(combined[m, scores.given[m]])
         p_suggested = float(others.max())
         findings.append(
@@ -234,6 +316,8 @@ def label_issue(
                     "p_suggested": round(p_suggested, 4),
                     "regression_given": round(float(scores.regression[m, scores.given[m]]), 4),
                     "neighbours_given": round(float(scores.neighbours[m, scores.given[m]]), 4),
+                    "signals": scores.fired(m),
+                    "head": scores.head,
                 },
             )
         )

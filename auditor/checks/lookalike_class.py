@@ -25,6 +25,13 @@ from auditor.checks.class_overlap import unique_rows
 from auditor.features import auto_dims, fit_projection
 from auditor.findings import Finding
 from auditor.inputs import as_matrix, as_strings, check_data, check_fraction, check_severity
+from auditor.sampling import (
+    SAMPLE_PER_CLASS,
+    class_codes,
+    overlap_interval,
+    rows_by_class,
+    sample,
+)
 from auditor.separability import OVERLAP_THRESHOLD, overlap
 
 
@@ -38,6 +45,8 @@ class GalleryMatch:
     auc: np.ndarray
     votes: np.ndarray  # share of a data label's images nearest to each gallery centroid
     sizes: dict[str, int]  # distinct images per data label
+    sampled: dict[str, int] | None = None  # rows per data label the tests used
+    gallery_sampled: dict[str, int] | None = None  # rows per gallery label the tests used
 
     def best(self, label: str, *, exclude_self: bool = True) -> tuple[str | None, float]:
         """The gallery label that overlaps ``label`` most, and that overlap."""
@@ -49,6 +58,18 @@ class GalleryMatch:
             return None, float("nan")
         j = int(np.nanargmax(row))
         return self.gallery_classes[j], float(row[j])
+
+    def sample_details(self, label: str, gallery_label: str) -> dict:
+        """The rows each side of the test used, and the overlap's 95 % interval."""
+        n_a = (self.sampled or self.sizes).get(label, 0)
+        n_b = (self.gallery_sampled or {}).get(gallery_label, 0)
+        auc = self.get(label, gallery_label, "auc")
+        if not n_a or not n_b or np.isnan(auc):
+            return {}
+        return {
+            "sample": {label: n_a, f"{gallery_label} (gallery)": n_b},
+            "interval": overlap_interval(auc, n_a, n_b),
+        }
 
     def get(self, label: str, gallery_label: str, what: str = "overlap") -> float:
         m = getattr(self, what)
@@ -78,6 +99,7 @@ def gallery_match(
     ridge: float = 1.0,
     min_images: int = 5,
     min_gallery_images: int = 3,
+    sample_per_class: int = SAMPLE_PER_CLASS,
     seed: int = 0,
 ) -> GalleryMatch:
     """Compare every data label with its ``candidates`` nearest gallery labels (and with its
@@ -91,24 +113,33 @@ def gallery_match(
             f"features are {x.shape} but gallery_features are {g.shape}: widths differ"
         )
     keep = unique_rows(sha256, labels)
-    lab = np.array(labels)
-    glab = np.array(gallery_labels)
-    data_classes = sorted(set(labels))
-    gallery_classes = sorted(
-        c for c in set(gallery_labels) if (glab == c).sum() >= min_gallery_images
-    )
+    data_classes, codes = class_codes(labels)
+    all_gallery, gcodes = class_codes(gallery_labels)
+    gallery_rows_all = rows_by_class(gcodes, len(all_gallery))
+    chosen = [c for c, r in enumerate(gallery_rows_all) if len(r) >= min_gallery_images]
+    gallery_classes = [all_gallery[c] for c in chosen]
+    gallery_rows = [
+        sample(gallery_rows_all[c], sample_per_class, seed=seed, salt=c) for c in chosen
+    ]
     shape = (len(data_classes), len(gallery_classes))
     ov, auc, votes = np.full(shape, np.nan), np.full(shape, np.nan), np.zeros(shape)
-    sizes = {}
+    sizes: dict[str, int] = {}
+    sampled: dict[str, int] = {}
     if not gallery_classes:
         return GalleryMatch(data_classes, gallery_classes, ov, auc, votes, sizes)
-    centroids = np.stack([g[glab == c].mean(axis=0) for c in gallery_classes])
+    centres = np.stack([g[gallery_rows_all[c]].mean(axis=0) for c in chosen]).astype(np.float64)
+    centre_sq = (centres**2).sum(axis=1)
+    kept = np.flatnonzero(keep)
+    members = rows_by_class(codes[keep], len(data_classes))
     for i, label in enumerate(data_classes):
-        rows = np.flatnonzero(keep & (lab == label))
-        sizes[label] = len(rows)
+        distinct = kept[members[i]]
+        sizes[label] = len(distinct)
+        rows = sample(distinct, sample_per_class, seed=seed, salt=i)
+        sampled[label] = len(rows)
         if len(rows) == 0:
             continue
-        d2 = ((x[rows, None, :] - centroids[None, :, :]) ** 2).sum(axis=2)
+        xr = x[rows].astype(np.float64)
+        d2 = (xr**2).sum(axis=1)[:, None] - 2 * xr @ centres.T + centre_sq[None, :]
         votes[i] = np.bincount(d2.argmin(axis=1), minlength=len(gallery_classes)) / len(rows)
         if len(rows) < min_images:
             continue
@@ -118,9 +149,18 @@ def gallery_match(
             tested.append(gallery_classes.index(label))
         for j in tested:
             ov[i, j], auc[i, j] = overlap(
-                x[rows], g[glab == gallery_classes[j]], folds=folds, ridge=ridge, seed=seed
+                x[rows], g[gallery_rows[j]], folds=folds, ridge=ridge, seed=seed
             )
-    return GalleryMatch(data_classes, gallery_classes, ov, auc, votes, sizes)
+    return GalleryMatch(
+        data_classes,
+        gallery_classes,
+        ov,
+        auc,
+        votes,
+        sizes,
+        sampled,
+        {c: len(r) for c, r in zip(gallery_classes, gallery_rows, strict=True)},
+    )
 
 
 def match_for(
@@ -163,6 +203,7 @@ def lookalike_class(
     features: np.ndarray | None = None,
     gallery_features: np.ndarray | None = None,
     match: GalleryMatch | None = None,
+    sample_per_class: int = SAMPLE_PER_CLASS,
     seed: int = 0,
 ) -> list[Finding]:
     """One finding per data label whose images look like a different gallery label.
@@ -177,7 +218,12 @@ def lookalike_class(
     check_severity(severity)
     if match is None:
         options = dict(
-            candidates=candidates, folds=folds, ridge=ridge, min_images=min_images, seed=seed
+            candidates=candidates,
+            folds=folds,
+            ridge=ridge,
+            min_images=min_images,
+            sample_per_class=sample_per_class,
+            seed=seed,
         )
         match = match_for(
             x,
@@ -190,6 +236,9 @@ def lookalike_class(
             options=options,
         )
     findings = []
+    by_label: dict[str, list[str]] = {}
+    for p, lab in zip(paths, labels, strict=True):
+        by_label.setdefault(lab, []).append(p)
     for label in match.data_classes:
         best, score = match.best(label)
         if best is None or not score >= threshold:
@@ -200,7 +249,7 @@ def lookalike_class(
                 continue
         else:
             own = None
-        files = sorted(p for p, lab in zip(paths, labels, strict=True) if lab == label)
+        files = sorted(by_label.get(label, []))
         vote = match.get(label, best, "votes")
         auc = match.get(label, best, "auc")
         why = (
@@ -229,6 +278,7 @@ def lookalike_class(
                     "votes": round(vote, 4),
                     "own_overlap": None if own is None else round(own, 4),
                     "threshold": threshold,
+                    **match.sample_details(label, best),
                 },
             )
         )

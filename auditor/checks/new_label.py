@@ -70,8 +70,11 @@ def new_label(
             )
         known = set(match.gallery_classes) | set(known_labels or ())
     findings = []
+    by_label: dict[str, list[str]] = {}
+    for p, lab in zip(paths, labels, strict=True):
+        by_label.setdefault(lab, []).append(p)
     for label in sorted(set(labels) - known):
-        files = sorted(p for p, lab in zip(paths, labels, strict=True) if lab == label)
+        files = sorted(by_label[label])
         details: dict = {"gallery": gallery_name, "images": len(files)}
         if match is None:
             score = 1.0
@@ -94,6 +97,7 @@ def new_label(
                     f"labels (closest: {best}, overlap {top:.2f}, nearest for {vote:.0%} of them)"
                 )
                 details.update(closest=best, closest_overlap=round(top, 4), votes=round(vote, 4))
+                details.update(match.sample_details(label, best))
         findings.append(
             Finding(
                 check="new_label",

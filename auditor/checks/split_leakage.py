@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from auditor.checks.duplicate import copy_groups, copy_links
+from auditor.checks.duplicate import copy_groups, copy_links, group_similarity
 from auditor.findings import Finding
 from auditor.inputs import as_strings, check_data, check_fraction, check_severity
 from auditor.neighbours import NEAR_DUPLICATE
@@ -39,14 +39,14 @@ def split_leakage(
     check_fraction(near_threshold, name="near_threshold", low=-1.0)
     check_severity(severity)
     links = copy_links(x, sha256, near_threshold=near_threshold, center=center, pairs=pairs)
+    highest = group_similarity(len(x), links, how="max")
     findings = []
     for g in copy_groups(len(x), links):
         where = {paths[i]: splits[paths[i]] for i in g if paths[i] in splits}
         if len(set(where.values())) < 2:
             continue
         exact = sha256 is not None and len({sha256[i] for i in g}) == 1
-        inside = np.isin(links[:, 0], g) & np.isin(links[:, 1], g)
-        similarity = 1.0 if exact else float(links[inside, 2].max())
+        similarity = 1.0 if exact else highest.get(int(g[0]), 1.0)
         files = sorted(where)
         names = sorted(set(where.values()))
         findings.append(

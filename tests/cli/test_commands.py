@@ -111,7 +111,7 @@ def test_a_failing_audit_still_exits_3_when_the_reader_closes_the_pipe(backend):
 
 def test_audit_needs_a_ref_or_a_folder(capsys):
     assert run("audit") == 2
-    assert "give either REPO@REF or --dir PATH" in capsys.readouterr().err
+    assert "give one of REPO@REF, --dir PATH or --embeddings FILE" in capsys.readouterr().err
 
 
 def test_the_message_column_wraps_instead_of_being_cut(backend, capsys, monkeypatch):

@@ -1,4 +1,5 @@
-"""`tulip audit`: audit a data commit (or a plain folder) and exit by verdict, for people and CI."""
+"""`tulip audit`: audit a data commit, a plain folder or an embeddings file, and exit by
+verdict, for people and CI."""
 
 from __future__ import annotations
 
@@ -21,7 +22,27 @@ def _progress(s: Settings):
             return
         bar = bars.get(step)
         if bar is None:
-            bar = bars[step] = out.progress_bar(total, step, quiet=s.quiet, unit="img")
+            unit = "step" if step == "audit" else "img"
+            bar = bars[step] = out.progress_bar(total, step, quiet=s.quiet, unit=unit)
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+def _step_progress(s: Settings):
+    """One bar over the audit's steps (a million-image audit takes minutes)."""
+    state: dict[str, object] = {}
+
+    def update(step: str, done: int, total: int) -> None:
+        if s.quiet:
+            return
+        bar = state.get("bar")
+        if bar is None:
+            bar = state["bar"] = out.progress_bar(total, "audit", quiet=s.quiet, unit="step")
+        bar.set_postfix_str(step, refresh=False)
         bar.n = done
         bar.refresh()
         if done >= total:
@@ -40,6 +61,20 @@ def _progress(s: Settings):
 )
 @click.option(
     "--reference", default=None, help="a labelled gallery: REPO@REF (or a folder, with --dir)"
+)
+@click.option(
+    "--embeddings",
+    "embeddings",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="audit embeddings made elsewhere: .npz (paths, labels, embeddings) or Parquet "
+    "(path, label, embedding)",
+)
+@click.option(
+    "--reference-embeddings",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="a labelled gallery as an embeddings file of the same shape (with --embeddings)",
 )
 @click.option(
     "--policy",
@@ -73,6 +108,8 @@ def audit(
     ref: str | None,
     folder: Path | None,
     reference: str | None,
+    embeddings: Path | None,
+    reference_embeddings: Path | None,
     policy: Path | None,
     architecture: str | None,
     fail_on: str,
@@ -86,9 +123,26 @@ def audit(
 
         click.echo(default_policy_toml(), nl=False)
         return
-    if (ref is None) == (folder is None):
-        raise click.UsageError("give either REPO@REF or --dir PATH")
-    if folder is not None:
+    if len([x for x in (ref, folder, embeddings) if x is not None]) != 1:
+        raise click.UsageError("give one of REPO@REF, --dir PATH or --embeddings FILE")
+    if reference_embeddings is not None and embeddings is None:
+        raise click.UsageError("--reference-embeddings goes with --embeddings")
+    if reference is not None and embeddings is not None:
+        raise click.UsageError("with --embeddings, give the gallery as --reference-embeddings")
+    if embeddings is not None:
+        from auditor import audit_embeddings
+
+        backend = None
+        result = audit_embeddings(
+            embeddings,
+            reference=reference_embeddings,
+            policy=policy,
+            progress=_step_progress(s),
+        )
+        emb = result.document["embeddings"]
+        if not emb["calibrated"] or not s.quiet:
+            click.echo(f"tulip: thresholds: {emb['note']}", err=True)
+    elif folder is not None:
         from auditor import audit_folder
 
         backend = None
@@ -115,7 +169,12 @@ def audit(
     failed = doc["verdict"] == "fail" or (fail_on == "warn" and doc["verdict"] == "warn")
     refusal = s.refuse_after_output(Refused() if failed else None)
     if report is not None:
-        _write_report(doc, report, backend, folder, reference)
+        if embeddings is not None:
+            from reports.standalone import write_report
+
+            write_report(report, doc)  # no images: the file holds only embeddings
+        else:
+            _write_report(doc, report, backend, folder, reference)
     if output == "json":
         click.echo(json.dumps(doc, indent=2))
     else:
