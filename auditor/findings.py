@@ -39,6 +39,13 @@ CHECKS = (
     "drift",
 )
 
+#: checks whose findings are about a class as a whole, not about single files: a review's
+#: accept never withholds them from a later audit (new files need a new decision)
+CLASS_LEVEL = frozenset(
+    {"class_overlap", "lookalike_class", "new_label", "class_imbalance", "drift"}
+    | {"batch_contamination"}
+)
+
 # What ``Finding.score`` means, per check. Reports show this next to the number.
 SCORES = {
     "unreadable_file": "always 1.0",

@@ -137,6 +137,10 @@ class Backend(abc.ABC):
     """Repos, branches, commits, files, pipelines, jobs: the Pachyderm 2.x data model."""
 
     name: str = "backend"
+    #: whether ``FileInfo.hash`` is the sha256 of the bytes (the embedded store's blobs are
+    #: named so; pachd hashes chunk hashes), so that content keyed by sha256 (the review
+    #: ledger, Embed's records) can be matched without reading the files
+    sha256_hashes: bool = False
 
     # -- repos and branches ---------------------------------------------------------------
     @abc.abstractmethod

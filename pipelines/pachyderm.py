@@ -590,9 +590,7 @@ class PachydermBackend(Backend):
                 raise failure[0]
             if w.metadata:  # on the open commit: it lands with the commit or is dropped with it
                 picker = pfs.CommitPicker(
-                    id=pfs.CommitPickerCommitByGlobalId(
-                        repo=pfs_repo(w.repo).as_picker(), id=w.id
-                    )
+                    id=pfs.CommitPickerCommitByGlobalId(repo=pfs_repo(w.repo).as_picker(), id=w.id)
                 )
                 self.client.metadata.edit_metadata(
                     edits=[

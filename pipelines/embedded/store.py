@@ -204,6 +204,7 @@ class EmbeddedStore(Backend, Checkable, Collectable, LocalBlobs, LocalServices):
     """SQLite metadata plus content-addressed blobs under one root directory."""
 
     name = "embedded"
+    sha256_hashes = True
 
     def __init__(self, root: Path | str, *, create: bool = True):
         self.root = Path(root).absolute()
