@@ -69,17 +69,9 @@ def list_cmd(s: Settings, audit_ref: str, checks: tuple[str, ...], undecided: bo
     for f in shown:
         d = f["decision"]
         decided = "-" if d is None else d["action"] + (f" {d['to']}" if d.get("to") else "")
-        rows.append(
-            (
-                f["id"],
-                f["severity"],
-                f["check"],
-                "/".join(f["classes"] or []),
-                len(f["files"] or []),
-                decided,
-                f["message"],
-            )  # fmt: skip
-        )
+        classes = "/".join(f["classes"] or [])
+        files = len(f["files"] or [])
+        rows.append((f["id"], f["severity"], f["check"], classes, files, decided, f["message"]))
     if rows:
         out.table(
             ["ID", "SEVERITY", "CHECK", "CLASSES", "FILES", "DECISION", "MESSAGE"], rows, wrap=6
