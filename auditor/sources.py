@@ -198,17 +198,30 @@ def embed_output_for(
 ) -> str | None:
     """The Embed commit computed from exactly this data commit, if there is one.
 
-    A data commit and what the pipelines computed from it share one ID (a commit set).
+    A data commit and what the pipelines computed from it share one ID (a commit set); data
+    committed before the pipeline existed was embedded in the pipeline's own commit set, so
+    the commits that name it in their provenance are asked next (the newest finished one).
     """
     try:
         out = backend.inspect_commit(pipeline, commit_id)
     except (CommitNotFound, RepoNotFound):
+        out = None
+    if (
+        out is not None
+        and out.finished is not None
+        and not out.error
+        and any(p.repo == repo and p.id == commit_id for p in out.direct_provenance)
+    ):
+        return out.id
+    try:
+        later = [r for r in backend.subvenance(repo, commit_id) if r.repo == pipeline]
+    except (CommitNotFound, RepoNotFound):
         return None
-    if out.finished is None or out.error:
-        return None
-    if not any(p.repo == repo and p.id == commit_id for p in out.direct_provenance):
-        return None
-    return out.id
+    for ref in reversed(later):
+        c = backend.inspect_commit(ref.repo, ref.id)
+        if c.finished is not None and not c.error:
+            return c.id
+    return None
 
 
 def records_from_backend(backend: Backend, repo: str, commit_id: str) -> EmbeddingSet:
