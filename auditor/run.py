@@ -30,9 +30,7 @@ from auditor.policy import Policy, load_policy
 from auditor.review.ledger import load_ledger
 from auditor.review.withhold import withhold_accepted
 from auditor.sources import (
-    EmbeddingCache,
     class_files_in_dir,
-    default_cache_dir,
     embed_images,
     embed_output_for,
     embeddings_for_commit,
@@ -46,6 +44,7 @@ from pipelines.layout import AUDIT, AUDIT_KEY, EMBED, VERDICT_KEY
 from pipelines.records import EmbeddingSet
 from pipelines.refs import Ref, parse_ref
 from training.backbones import DEFAULT_ARCHITECTURE
+from training.embedding_cache import EmbeddingCache, default_cache_dir
 
 log = logging.getLogger(__name__)
 

@@ -149,8 +149,16 @@ def apply_review(
     plan = make_plan(effects, files, base=base, audited=audited_hashes, where=f"{repo}@{base}")
     step("plan", 1, 3)
     description = describe(target.source, plan, effects, by=by)
-    result = ReviewResult(None, target.source, {**data, "branch": branch}, base, by, description,
-                          plan, dry_run=dry_run)  # fmt: skip
+    result = ReviewResult(
+        review=None,
+        audit=target.source,
+        data={**data, "branch": branch},
+        base=base,
+        by=by,
+        description=description,
+        plan=plan,
+        dry_run=dry_run,
+    )
     if dry_run:
         step("plan", 3, 3)
         return result

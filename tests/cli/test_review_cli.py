@@ -61,7 +61,7 @@ def test_review_apply_json_names_the_new_commit(story, tulip_cli, tmp_path):
     dry = json.loads(
         tulip_cli(
             "review", "apply", f"Audit@{s.orchids}", "--decisions", path, "--dry-run", "-o", "json"
-        ).stdout  # fmt: skip
+        ).stdout
     )
     assert dry["commit"] is None and dry["moved"] == 24 and head(s) == s.orchids
     text = tulip_cli("review", "apply", f"Audit@{s.orchids}", "--decisions", path, "--dry-run")
@@ -77,7 +77,7 @@ def test_review_apply_json_names_the_new_commit(story, tulip_cli, tmp_path):
             "erin",
             "-o",
             "json",
-        ).stdout  # fmt: skip
+        ).stdout
     )
     assert set(out["commit"]) == {"repo", "branch", "id"}
     assert out["commit"]["repo"] == "flower_photos" and out["commit"]["branch"] == "master"
@@ -198,7 +198,7 @@ def test_an_apply_killed_half_way_writes_nothing_half(story, tulip_cli, tmp_path
             "--decisions",
             path,
             "-q",
-        ],  # fmt: skip
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

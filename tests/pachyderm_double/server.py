@@ -361,10 +361,14 @@ class Double:
             src = self._readable(copy.src.commit)
             base = clean_path(copy.src.path)
             found = {
-                p: f for p, f in src.files.items() if p == base or p.startswith(base.rstrip("/") + "/")
+                p: f
+                for p, f in src.files.items()
+                if p == base or p.startswith(base.rstrip("/") + "/")
             }
         if not found:
-            raise not_found(f"file {base} not found in repo {repo_str(src.repo)} at commit {src.id}")
+            raise not_found(
+                f"file {base} not found in repo {repo_str(src.repo)} at commit {src.id}"
+            )
         dst = clean_path(copy.dst)
         ops: list[tuple[str, str, bytes]] = []
         for p, f in sorted(found.items()):

@@ -4,7 +4,7 @@ Images are stand-ins: each file holds its embedding (64 float32s, Gaussian clust
 ``tests.auditor.synthetic``), so a stand-in Embed (one datum per image, batched, like the
 real one) writes records without a backbone, and ``python -m auditor.stage`` runs every
 real check on them. The reference gallery, which the stage embeds itself, is found in the
-store's embedding cache (``auditor.sources.EmbeddingCache``), filled here as an earlier
+store's embedding cache (``training.embedding_cache``), filled here as an earlier
 embedding would have. The records call the space ``colour_histogram`` (a real name, so its
 policy applies; the vectors are the clusters'). Train and Convert are the short scripts of the lineage tests (Convert
 refuses with "gate blocked: …" when the audit failed).
@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from auditor.sources import EmbeddingCache, default_cache_dir
 from pipelines.embedded.store import EmbeddedStore
 from pipelines.runner import Runner
 from tests.auditor.lineage_history import CONVERT, TRAIN
 from tests.auditor.synthetic import kind_means
+from training.embedding_cache import EmbeddingCache, default_cache_dir
 
 CLASSES = ("daisy", "dandelion", "roses", "sunflowers", "tulips")
 PER_CLASS = 24

@@ -182,8 +182,8 @@ def refused(store, s, items, error, match, **kwargs):
 
 def test_an_unknown_finding_id_is_refused(story):
     s, store = story
-    refused(store, s, [{"finding": "0123456789abcdef", "action": "accept"}], UnknownFinding,
-            "no finding '0123456789abcdef' in Audit@")  # fmt: skip
+    item = {"finding": "0123456789abcdef", "action": "accept"}
+    refused(store, s, [item], UnknownFinding, "no finding '0123456789abcdef' in Audit@")
 
 
 def test_a_relabel_to_a_class_the_data_lacks_needs_new_class(story):

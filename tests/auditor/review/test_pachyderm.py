@@ -37,11 +37,11 @@ def seeded(b: PachydermBackend) -> tuple[str, dict]:
             w.put_bytes(f"/orchids/{i}.jpg", image(f"tulip {i}"))
             w.put_bytes(f"/daisy/{i}.jpg", image(f"daisy {i}"))
     data = w.id
+    orchids = [f"/orchids/{i}.jpg" for i in range(3)]
     findings = [
-        Finding("lookalike_class", "fail", ["orchids", "tulips"], 0.9,
-                [f"/orchids/{i}.jpg" for i in range(3)], "orchids looks like tulips"),
+        Finding("lookalike_class", "fail", ["orchids", "tulips"], 0.9, orchids, "like tulips"),
         Finding("label_issue", "warn", ["daisy", "orchids"], 0.7, ["/daisy/2.jpg"], "suspect"),
-    ]  # fmt: skip
+    ]
     doc = audit_document(
         findings,
         data_ref={"repo": "flower_photos", "branch": "master", "commit": data},

@@ -57,7 +57,7 @@ def fix_round(s, store):
 
 
 def test_the_fix_passes_not_re_flagging_what_was_accepted(fixed):
-    s, store, result, doc = fixed
+    _s, store, result, doc = fixed
     assert doc["verdict"] == "pass", doc["findings"]
     assert doc["findings"] == []
     assert doc["review"]["not_reflagged"] == 2
