@@ -285,6 +285,9 @@ def _record(
             fid for fid in decided if target.findings[fid].get("check") in CLASS_LEVEL
         ),
         "decisions": [d.to_dict() for d in effects.decisions],
+        "introduced_by": _blamed(
+            target, sorted({d.finding for d in effects.decisions if d.action in CHANGES})
+        ),
         "counts": {
             k: v
             for k, v in result.as_dict().items()
@@ -293,6 +296,23 @@ def _record(
         "renamed": result.as_dict()["renamed"],
         "clears_failures": _clears_failures(target, effects),
     }
+
+
+#: the actions that change files (accept and defer only record)
+CHANGES = ("relabel", "exclude", "rename", "merge")
+
+
+def _blamed(target: ReviewTarget, decided: list[str]) -> list[dict]:
+    """The commits the audit blamed for the findings the fix changes files for: what it
+    repairs."""
+    seen: dict[tuple[str, str], dict] = {}
+    for fid in decided:
+        for c in target.findings[fid].get("introduced_by") or []:
+            if isinstance(c, dict) and c.get("repo") and c.get("commit"):
+                seen.setdefault(
+                    (c["repo"], c["commit"]), {"repo": c["repo"], "commit": c["commit"]}
+                )
+    return list(seen.values())
 
 
 def _metadata(review_id: str, audit: str, by: str, effects: Effects, record: str) -> dict[str, str]:

@@ -144,3 +144,38 @@ def test_the_recovery_alert_names_the_review(fixed):
 
     text = json.dumps(slack_message(events[0]))
     assert result.review[:12] in text and f"Audit@{s.orchids}" in text
+
+
+def test_lineage_has_the_review_between_the_audit_and_the_fix(fixed):
+    from auditor.lineage import build_graph, lineage_around
+
+    s, store, result, _doc = fixed
+    G = build_graph(store, include_files=False)
+    node = f"review:{result.review}"
+    assert G.nodes[node]["type"] == "review" and G.nodes[node]["by"] == "alice"
+    assert G.has_edge(f"audit:Audit@{s.orchids}", node, key="reviewed")
+    assert G.has_edge(node, f"commit:flower_photos@{result.commit['id']}", key="fixed")
+    view = lineage_around(
+        store, f"Convert@{result.commit['id']}", direction="upstream", files=False
+    )
+    assert node in view.graph and f"audit:Audit@{s.orchids}" in view.graph
+    assert "tulip_reviews" not in {a.get("repo") for _n, a in G.nodes(data=True)}
+
+
+def test_blame_on_the_fixed_model_shows_the_original_commit_and_the_fix(fixed):
+    from auditor.blame import blame
+
+    s, store, result, _doc = fixed
+    report = blame(store, f"Convert@{result.commit['id']}")
+    [fix] = report.fixes
+    assert fix.review == result.review and fix.by == "alice" and fix.audit == f"Audit@{s.orchids}"
+    assert fix.commit["id"] == result.commit["id"]
+    assert [(o["id"], o["description"]) for o in fix.original] == [(s.orchids, "add orchids")]
+    assert report.verdict == "pass"
+    summary = report.summary()
+    assert f"fixed by review {result.review[:12]}" in summary
+    assert f"repairing flower_photos@{s.orchids}" in summary
+    text = report.render()
+    assert f"Fixed in flower_photos@{result.commit['id']}" in text
+    assert f"repairs flower_photos@{s.orchids}  'add orchids'" in text
+    assert report.as_dict()["fixes"][0]["original"][0]["id"] == s.orchids
