@@ -95,7 +95,7 @@ from .info import (
     PipelineInfo,
     RepoInfo,
 )
-from .layout import SPEC_FILE, SPEC_SUFFIX
+from .layout import PLACEHOLDER_IMAGE, SPEC_FILE, SPEC_SUFFIX
 from .refs import COMMIT_ID, NAME_CHARS, normalize_path
 
 log = logging.getLogger(__name__)
@@ -1164,6 +1164,12 @@ class PachydermBackend(Backend):
     ) -> PipelineInfo:
         """Validate with our schema and checks (cluster semantics), then CreatePipelineV2."""
         spec = specmod.normalize(spec, local=False)
+        if (spec.get("transform") or {}).get("image") == PLACEHOLDER_IMAGE:
+            raise InvalidSpec(
+                f"spec field 'transform.image' is {PLACEHOLDER_IMAGE}, the placeholder of the "
+                "bundled specs, which no registry holds (the workers would never start): build "
+                "the Dockerfile, push it, and run `tulip deploy --image REGISTRY/tulip:TAG`"
+            )
         self.require("CreatePipelineV2")
         name = specmod.spec_name(spec)
         inputs = [(i.repo, i.branch) for i in specmod.pfs_inputs(spec.get("input") or {})]

@@ -220,6 +220,14 @@ def test_features_newer_than_the_cluster_are_refused_before_they_are_sent(pachd,
     b.close()
 
 
+def test_the_bundled_specs_placeholder_image_is_refused_on_a_cluster(backend):
+    backend.create_repo("images")
+    spec = {**copy_pipeline(), "transform": {"image": "tulip/tulip:0.1.0", "cmd": ["true"]}}
+    with pytest.raises(InvalidSpec, match=r"placeholder.*tulip deploy --image"):
+        backend.create_pipeline(spec)
+    assert backend.list_pipelines() == []
+
+
 def test_a_development_build_of_pachd_is_not_refused(pachd, monkeypatch):
     pachd.version = (0, 0, 0)  # pachd built from source
     monkeypatch.setenv(PACHD_ADDRESS_ENV, pachd.address)
@@ -871,8 +879,11 @@ def test_every_spec_validates_and_round_trips_through_create_pipeline_request(na
 
 @pytest.mark.parametrize("name", SPECS)
 def test_every_spec_is_accepted_by_the_double_with_its_inputs(name, backend):
+    from pipelines.deploy import with_image
+
     raw = json.loads(resources.files("pipelines").joinpath(name).read_text())
-    spec = specmod.normalize(raw, local=False)
+    # as `tulip deploy --image` sends it (the bundled placeholder image is refused)
+    spec = with_image(specmod.normalize(raw, local=False), "registry.example/tulip:0.1.0")
     for pin in specmod.pfs_inputs(spec["input"]):
         if pin.repo not in {r.name for r in backend.list_repos()}:
             backend.create_repo(pin.repo)
