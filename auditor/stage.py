@@ -5,7 +5,8 @@ outside class folders) and, optionally, a labelled reference gallery
 (``/pfs/label_reference``); writes ``/pfs/out/audit.json``. The audit job succeeds whatever
 the verdict: a failing verdict is a result, and Convert's gate acts on it.
 
-With a store reachable (``$TULIP_ROOT`` locally, or a Pachyderm cluster), it also fills each
+With a store reachable (``pipelines.connect.stage_backend``: ``$TULIP_ROOT`` in the local
+engine, pachd through the worker's in-cluster environment on Pachyderm), it also fills each
 finding's ``introduced_by`` from the path history, finds the previous audit for drift, and
 writes the verdict onto the data commit's metadata.
 """
@@ -20,9 +21,9 @@ import time
 from pathlib import Path
 
 from auditor.run import audit_folder
+from pipelines.connect import stage_backend
 from pipelines.layout import AUDIT, AUDIT_FILE, EMBED, mounted
 from pipelines.records import load_dir
-from pipelines.worker import STORE_ROOT_ENV
 from training.runtime import stage_main
 
 
@@ -46,19 +47,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def _open_backend():
-    """The store this job's data lives in, if reachable from here."""
-    if os.environ.get(STORE_ROOT_ENV):
-        from pipelines.embedded.store import EmbeddedStore
-
-        return EmbeddedStore(os.environ[STORE_ROOT_ENV], create=False)
-    if os.environ.get("PACHD_PEER_SERVICE_HOST") or os.environ.get("PACHD_ADDRESS"):
-        from pipelines.connect import open_backend
-
-        return open_backend(backend="pachyderm")
-    return None
-
-
 def _mount_commit(folder: Path) -> str | None:
     """The commit a mounted input holds: Pachyderm (and the local engine) set ``<input>_COMMIT``."""
     return os.environ.get(f"{folder.name}_COMMIT")
@@ -67,7 +55,7 @@ def _mount_commit(folder: Path) -> str | None:
 def run(args: argparse.Namespace) -> str:
     started = time.perf_counter()
     reference = args.reference if args.reference is not None and args.reference.is_dir() else None
-    backend = _open_backend()
+    backend = stage_backend()
     try:
         result = audit_folder(
             args.data,

@@ -5,11 +5,17 @@
 works on any ``Backend`` (the tests run it on the embedded store and the pachd double).
 Deploying again updates the pipelines whose spec or image changed and leaves the others
 alone, so a new image rolls out with the same command.
+
+Everything that can be checked without a cluster is checked first, by ``prepare``: each spec
+against Pachyderm's schema and Tulip's own checks, the order of the pipelines (no cycle), and
+the image reference. ``offline_plan`` is what ``--dry-run`` shows when no cluster answers,
+and ``NOT_CHECKED_OFFLINE`` says what only a cluster can tell.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -17,6 +23,21 @@ from pathlib import Path
 from . import specs as specmod
 from .backend import Backend
 from .errors import InvalidSpec, PipelineCycle, PipelineNotFound, RepoNotFound
+from .layout import PLACEHOLDER_IMAGE
+
+# What a dry run without a cluster cannot know, and what no dry run checks.
+NOT_CHECKED_OFFLINE = (
+    "whether the repos and pipelines exist already (so: create or update)",
+    "pachd's own validation of each spec (CreatePipelineV2 with dry_run)",
+    "pachd's version (Tulip needs 2.8 or newer; 2.10 for the verdict write-back)",
+)
+NEVER_CHECKED = ("that the cluster's nodes can pull the image",)
+
+# A Docker image reference: [registry[:port]/]path[:tag][@sha256:digest], lower-case path.
+_IMAGE = re.compile(
+    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$"
+)
 
 
 @dataclass(frozen=True)
@@ -25,8 +46,10 @@ class DeployStep:
 
     kind: str  # "repo" or "pipeline"
     name: str
-    action: str  # "create", "update", "unchanged", "exists", "would create", "would update"
+    action: str  # "create", "update", "unchanged", "exists", "would create", "would update",
+    # "would create or update" (no cluster reached)
     detail: str = ""
+    checked_by: str = "pachd"  # "pachd", or "offline": Pachyderm's schema and Tulip's checks
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -62,6 +85,22 @@ def with_image(spec: dict, image: str) -> dict:
     return out
 
 
+def check_image(image: str) -> str:
+    """``image`` if it is a usable image reference, else ``InvalidSpec`` saying why."""
+    if not image or not _IMAGE.match(image):
+        raise InvalidSpec(
+            f"--image must name a container image (e.g. registry.example/tulip:0.1.0), not "
+            f"{image!r}"
+        )
+    if image == PLACEHOLDER_IMAGE:
+        raise InvalidSpec(
+            f"{PLACEHOLDER_IMAGE} is the placeholder the bundled specs name, and nothing "
+            "publishes it: build the Dockerfile, push it to a registry the cluster pulls from, "
+            "and pass that tag (docker build -t REGISTRY/tulip:0.1.0 . && docker push ...)"
+        )
+    return image
+
+
 def order(specs: list[dict]) -> list[dict]:
     """Upstream pipelines first (a pipeline reads the output repo named after another)."""
     by_name = {specmod.spec_name(s): s for s in specs}
@@ -89,6 +128,42 @@ def data_repos(specs: list[dict]) -> list[str]:
     return sorted(repos - outputs)
 
 
+def prepare(raw_specs: list[tuple[str, dict]], *, image: str) -> list[dict]:
+    """Every check that needs no cluster: the image, each spec (schema and Tulip's checks,
+    cluster semantics), no cycle. Returns the specs, upstream first, running in ``image``."""
+    check_image(image)
+    specs = []
+    for where, raw in raw_specs:
+        try:
+            specs.append(specmod.normalize(raw, local=False))
+        except InvalidSpec as e:
+            raise InvalidSpec(f"{where}: {e}") from None
+    return [with_image(s, image) for s in order(specs)]
+
+
+def _inputs(spec: dict) -> list[str]:
+    return [i.repo for i in specmod.pfs_inputs(spec.get("input") or {})]
+
+
+def offline_plan(specs: list[dict], *, image: str) -> list[DeployStep]:
+    """What a deploy of ``prepare``d specs would do, as far as it is known with no cluster."""
+    steps = [
+        DeployStep("repo", r, "would create if missing", "an input no pipeline writes", "offline")
+        for r in data_repos(specs)
+    ]
+    for spec in specs:
+        steps.append(
+            DeployStep(
+                "pipeline",
+                specmod.spec_name(spec),
+                "would create or update",
+                f"image {image}; inputs {', '.join(_inputs(spec))} (validated offline)",
+                "offline",
+            )
+        )
+    return steps
+
+
 def deploy(
     backend: Backend,
     raw_specs: list[tuple[str, dict]],
@@ -98,17 +173,7 @@ def deploy(
     reprocess: bool = False,
 ) -> list[DeployStep]:
     """Create the data repos and create or update every pipeline, upstream first."""
-    if not image or any(c.isspace() for c in image):
-        raise InvalidSpec(
-            f"--image must name a container image (e.g. registry/tulip:0.1.0), not {image!r}"
-        )
-    specs = []
-    for where, raw in raw_specs:
-        try:
-            specs.append(specmod.normalize(raw, local=False))
-        except InvalidSpec as e:
-            raise InvalidSpec(f"{where}: {e}") from None
-    specs = [with_image(s, image) for s in order(specs)]
+    specs = prepare(raw_specs, image=image)
     steps: list[DeployStep] = []
     present: set[str] = set()
     for repo in data_repos(specs):
@@ -129,20 +194,28 @@ def deploy(
             existing = backend.inspect_pipeline(name)
         except PipelineNotFound:
             existing = None
-        inputs = [i.repo for i in specmod.pfs_inputs(spec.get("input") or {})]
+        inputs = _inputs(spec)
         detail = f"image {image}; inputs {', '.join(inputs)}"
         if existing is not None and existing.spec == spec and not reprocess:
             present.add(name)
             steps.append(DeployStep("pipeline", name, "unchanged", detail))
             continue
         if dry_run:
+            checked_by = "pachd"
             if all(r in present for r in inputs):
                 backend.create_pipeline(spec, update=existing is not None, dry_run=True)
                 detail += " (validated by the backend)"
             else:
-                detail += " (validated locally: its inputs do not exist yet)"
+                detail += " (validated offline: its inputs do not exist yet)"
+                checked_by = "offline"
             steps.append(
-                DeployStep("pipeline", name, "would update" if existing else "would create", detail)
+                DeployStep(
+                    "pipeline",
+                    name,
+                    "would update" if existing else "would create",
+                    detail,
+                    checked_by,
+                )
             )
             if existing is not None:
                 present.add(name)  # its output repo is really there

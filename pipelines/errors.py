@@ -86,6 +86,11 @@ class BackendUnavailable(TulipError):
     """A remote backend (a Pachyderm cluster) cannot be reached."""
 
 
+class UnsupportedCluster(TulipError):
+    """The cluster answers, but its pachd lacks an API Tulip needs; the message names the
+    feature and the pachd release that added it."""
+
+
 class GateBlocked(TulipError):
     """A model was refused because its audit failed or is missing."""
 

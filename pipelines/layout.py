@@ -48,6 +48,10 @@ TFLITE_LABELS_FILE = "/labels.txt"  # Convert: the labels beside it
 CONVERSION_FILE = "/conversion.json"  # Convert: every variant, the gate's decision
 MODEL_FILES = (MODEL_FILE, TFLITE_FILE)  # what makes an output commit a model
 
+# The image the bundled specs name: a placeholder nothing publishes. On a cluster, build the
+# Dockerfile, push it, and `tulip deploy --image REGISTRY/tulip:TAG` puts the real one in.
+PLACEHOLDER_IMAGE = "tulip/tulip:0.1.0"
+
 AUDIT_SCHEMA = "tulip.audit/v1"
 GATE_BLOCKED = "gate blocked"  # the first words of a job's reason when the gate refused a model
 

@@ -45,13 +45,15 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import grpc
 from pachyderm_sdk import Client
+from pachyderm_sdk import constants as sdk_constants
 from pachyderm_sdk.api import metadata as mdapi
 from pachyderm_sdk.api import pfs, pps
 
@@ -72,6 +74,7 @@ from .errors import (
     RepoNotFound,
     SourceChanged,
     TulipError,
+    UnsupportedCluster,
 )
 from .info import (
     AUTO,
@@ -93,12 +96,16 @@ from .info import (
     PipelineInfo,
     RepoInfo,
 )
-from .layout import SPEC_FILE, SPEC_SUFFIX
+from .layout import PLACEHOLDER_IMAGE, SPEC_FILE, SPEC_SUFFIX
 from .refs import COMMIT_ID, NAME_CHARS, normalize_path
 
 log = logging.getLogger(__name__)
 
 PACHD_ADDRESS_ENV = "PACHD_ADDRESS"
+# What Kubernetes sets in every pod of pachd's namespace for the pachd-peer service, and what
+# pachyderm-sdk's ``Client.new_in_cluster`` reads (constants.PACHD_SERVICE_HOST_ENV/_PORT_ENV).
+PEER_HOST_ENV = sdk_constants.PACHD_SERVICE_HOST_ENV  # PACHD_PEER_SERVICE_HOST
+PEER_PORT_ENV = sdk_constants.PACHD_SERVICE_PORT_ENV  # PACHD_PEER_SERVICE_PORT
 CONNECT_TIMEOUT = 4.0  # seconds to reach pachd before giving up
 PROJECT = "default"
 CHUNK = 4 * 1024 * 1024  # bytes per ModifyFile message (pachd's limit is 20 MiB)
@@ -123,6 +130,75 @@ _DATUM_STATES = {
 }
 _PAUSED = {pps.PipelineState.PIPELINE_PAUSED}
 _FAILED = {pps.PipelineState.PIPELINE_FAILURE, pps.PipelineState.PIPELINE_CRASHING}
+
+
+# -- where pachd is, and what it can do ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConnectionSource:
+    """Where the address of pachd came from: ``address`` ($PACHD_ADDRESS), ``in-cluster``
+    (a pipeline worker), ``config`` (a pachctl context file), or ``given`` (a client)."""
+
+    kind: str
+    address: str
+
+    def describe(self) -> str:
+        return {
+            "address": f"${PACHD_ADDRESS_ENV}",
+            "in-cluster": f"the worker's ${PEER_HOST_ENV}:${PEER_PORT_ENV}",
+            "spout": f"the spout's {sdk_constants.CONFIG_PATH_SPOUT}",
+            "config": f"the pachctl context in {self.address}",
+        }.get(self.kind, "the client given")
+
+
+def connection_source(environ: Mapping[str, str] | None = None) -> ConnectionSource:
+    """How ``from_environment`` would reach pachd, without connecting: ``$PACHD_ADDRESS``
+    first, then a worker's in-cluster environment, then the pachctl config."""
+    env = os.environ if environ is None else environ
+    address = env.get(PACHD_ADDRESS_ENV, "").strip()
+    if address:
+        return ConnectionSource("address", address)
+    if sdk_constants.CONFIG_PATH_SPOUT.exists():
+        return ConnectionSource("spout", str(sdk_constants.CONFIG_PATH_SPOUT))
+    host = env.get(PEER_HOST_ENV, "").strip()
+    if host:
+        return ConnectionSource("in-cluster", f"{host}:{env.get(PEER_PORT_ENV, '').strip()}")
+    return ConnectionSource("config", str(sdk_constants.DEFAULT_CONFIG))
+
+
+def in_worker(environ: Mapping[str, str] | None = None) -> bool:
+    """True inside a Pachyderm pipeline's pod: Kubernetes announces the pachd-peer service
+    there (``$PACHD_PEER_SERVICE_HOST``), and a spout has its pachctl config mounted."""
+    env = os.environ if environ is None else environ
+    return bool(env.get(PEER_HOST_ENV, "").strip()) or sdk_constants.CONFIG_PATH_SPOUT.exists()
+
+
+@dataclass(frozen=True)
+class Feature:
+    since: tuple[int, int]
+    needed_for: str
+
+
+# The pachd APIs Tulip cannot do without, and the release that added each. ``check`` refuses
+# a pachd below ``MIN_PACHD``; ``require`` refuses a feature before its call is sent.
+FEATURES = {
+    "CreatePipelineV2": Feature((2, 8), "creating and updating pipelines (tulip deploy)"),
+    "EditMetadata": Feature((2, 10), "writing the audit verdict onto the data commit"),
+}
+MIN_PACHD = FEATURES["CreatePipelineV2"].since
+NEWEST_TESTED = (2, 12)  # pachyderm-sdk 2.12's protocol, which the tests speak
+
+
+def _dotted(version: tuple[int, ...]) -> str:
+    return ".".join(str(n) for n in version)
+
+
+def _display_address(client: Client, source: ConnectionSource) -> str:
+    if source.kind == "address":
+        return source.address
+    scheme = "grpcs" if client.root_certs else "grpc"
+    return f"{scheme}://{client.address}"
 
 
 # -- names and values -------------------------------------------------------------------------
@@ -275,39 +351,57 @@ class PachydermBackend(Backend):
     def __init__(self, client: Client, *, address: str | None = None):
         self.client = client
         self.address = address or getattr(client, "address", "pachd")
+        self.source = ConnectionSource("given", self.address)
+        self.version: tuple[int, int, int] | None = None  # pachd's, once ``check`` ran
+        self.version_text = "unknown"
         self._specs: dict[str, dict[str, bytes]] = {}  # pipeline -> spec commit id -> spec.json
         self._reasons: dict[tuple[str, str], str | None] = {}  # failed job -> stage's last line
 
     # -- connecting -------------------------------------------------------------------------
     @classmethod
     def from_environment(cls, *, connect_timeout: float = CONNECT_TIMEOUT) -> PachydermBackend:
-        """$PACHD_ADDRESS (e.g. grpc://localhost:30650), else the active pachctl context."""
-        address = os.environ.get(PACHD_ADDRESS_ENV, "").strip()
-        try:
-            if address:
-                client = Client.from_pachd_address(address)
-            else:
-                from pachyderm_sdk.constants import DEFAULT_CONFIG
+        """Connect the way the environment says, and check pachd's version.
 
-                config = Path(os.path.expanduser(str(DEFAULT_CONFIG)))
+        In order: ``$PACHD_ADDRESS`` (e.g. grpc://localhost:30650); inside a pipeline worker,
+        pachyderm-sdk's in-cluster client (``/pachctl/config.json`` in a spout, else the
+        ``pachd-peer`` service that Kubernetes announces as ``$PACHD_PEER_SERVICE_HOST`` and
+        ``_PORT``); else the active pachctl context. A cluster below ``MIN_PACHD`` is refused.
+        """
+        source = connection_source()
+        try:
+            if source.kind == "address":
+                client = Client.from_pachd_address(source.address)
+            elif source.kind == "in-cluster":
+                if not os.environ.get(PEER_PORT_ENV, "").strip():
+                    raise BackendUnavailable(
+                        f"{PEER_HOST_ENV} is set but {PEER_PORT_ENV} is not: a pipeline worker "
+                        "gets both from Kubernetes for the pachd-peer service; set both, or "
+                        f"{PACHD_ADDRESS_ENV}"
+                    )
+                client = Client.new_in_cluster()
+            else:
+                config = Path(os.path.expanduser(str(source.address)))
                 if not config.exists():
                     raise BackendUnavailable(
                         f"no Pachyderm cluster configured: set {PACHD_ADDRESS_ENV} "
                         "(e.g. grpc://localhost:30650) or create a pachctl context "
-                        f"(`pachctl connect ...`, which writes {config})"
+                        f"(`pachctl connect ...`, which writes {config}); inside a pipeline "
+                        f"worker, {PEER_HOST_ENV} and {PEER_PORT_ENV} are used"
                     )
                 client = Client.from_config(config)
-                address = client.address
         except ValueError as e:
             raise BackendUnavailable(
-                f"bad Pachyderm address {address!r}: {e}; use grpc://HOST:PORT or grpcs://HOST:PORT"
+                f"bad Pachyderm address {source.address!r} (from {source.describe()}): {e}; "
+                "use grpc://HOST:PORT or grpcs://HOST:PORT"
             ) from None
-        backend = cls(client, address=address)
+        backend = cls(client, address=_display_address(client, source))
+        backend.source = source
         backend.check(timeout=connect_timeout)
         return backend
 
     def check(self, *, timeout: float = CONNECT_TIMEOUT) -> str:
-        """pachd's version, or ``BackendUnavailable`` within ``timeout`` seconds."""
+        """pachd's version (``BackendUnavailable`` within ``timeout`` seconds if it does not
+        answer); a pachd older than ``MIN_PACHD`` is ``UnsupportedCluster``."""
         from betterproto.lib.google.protobuf import Empty
         from pachyderm_sdk.api.version import Version
 
@@ -327,13 +421,39 @@ class PachydermBackend(Backend):
             v = call(Empty(), timeout=timeout)
         except grpc.RpcError as e:
             raise BackendUnavailable(
-                f"cannot reach pachd at {self.address} within {timeout:g} s "
-                f"({e.code().name}: {e.details()}); is the cluster up and port-forwarded "
-                f"(`pachctl port-forward`)? Set {PACHD_ADDRESS_ENV} to point elsewhere"
+                f"cannot reach pachd at {self.address} ({self.source.describe()}) within "
+                f"{timeout:g} s ({e.code().name}: {e.details()}); is the cluster up and "
+                f"port-forwarded (`pachctl port-forward`)? Set {PACHD_ADDRESS_ENV} to point elsewhere"
             ) from None
         finally:
             channel.close()
-        return f"{v.major}.{v.minor}.{v.micro}{v.additional}"
+        self.version = (v.major, v.minor, v.micro)
+        self.version_text = f"{v.major}.{v.minor}.{v.micro}{v.additional}"
+        if not self._development_build and self.version[:2] < MIN_PACHD:
+            raise UnsupportedCluster(
+                f"pachd {self.version_text} at {self.address} is older than Tulip supports "
+                f"(pachd {_dotted(MIN_PACHD)} or newer: {FEATURES['CreatePipelineV2'].needed_for} "
+                f"needs CreatePipelineV2, added in pachd {_dotted(MIN_PACHD)}); upgrade the cluster"
+            )
+        return self.version_text
+
+    @property
+    def _development_build(self) -> bool:
+        """pachd built from source reports 0.0.0: nothing to compare, so nothing is refused."""
+        return self.version is not None and self.version[0] == 0
+
+    def require(self, feature: str) -> None:
+        """Refuse, before sending anything, a call this pachd does not have."""
+        floor = FEATURES[feature]
+        if self.version is None:
+            self.check()
+        if self._development_build or self.version[:2] >= floor.since:
+            return
+        raise UnsupportedCluster(
+            f"{floor.needed_for} needs {feature}, which pachd {_dotted(floor.since)} added; "
+            f"pachd at {self.address} is {self.version_text}: upgrade the cluster to "
+            f"{_dotted(floor.since)} or newer"
+        )
 
     def close(self) -> None:
         channel = getattr(self.client, "_channel", None)
@@ -762,6 +882,7 @@ class PachydermBackend(Backend):
 
     def set_commit_metadata(self, repo: str, commit_id: str, metadata: dict[str, str]) -> None:
         """Merge keys into a commit's metadata, where `pachctl inspect commit` shows them."""
+        self.require("EditMetadata")
         picker = pfs.CommitPicker(
             id=pfs.CommitPickerCommitByGlobalId(repo=pfs_repo(repo).as_picker(), id=commit_id)
         )
@@ -1081,6 +1202,13 @@ class PachydermBackend(Backend):
     ) -> PipelineInfo:
         """Validate with our schema and checks (cluster semantics), then CreatePipelineV2."""
         spec = specmod.normalize(spec, local=False)
+        if (spec.get("transform") or {}).get("image") == PLACEHOLDER_IMAGE:
+            raise InvalidSpec(
+                f"spec field 'transform.image' is {PLACEHOLDER_IMAGE}, the placeholder of the "
+                "bundled specs, which no registry holds (the workers would never start): build "
+                "the Dockerfile, push it, and run `tulip deploy --image REGISTRY/tulip:TAG`"
+            )
+        self.require("CreatePipelineV2")
         name = specmod.spec_name(spec)
         inputs = [(i.repo, i.branch) for i in specmod.pfs_inputs(spec.get("input") or {})]
         if any(repo == name for repo, _ in inputs):

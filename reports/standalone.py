@@ -287,20 +287,20 @@ def write_report(path: Path, audit_doc: dict, **kwargs) -> Path:
 
 
 def _store_lineage(doc: dict) -> dict | None:
-    """Inside the local engine ($TULIP_ROOT set): the data commit's lineage, as node-link JSON."""
-    import os
-
-    root = os.environ.get("TULIP_ROOT")
+    """Inside an engine (the local one's ``$TULIP_ROOT``, or a Pachyderm worker): the data
+    commit's lineage, as node-link JSON. ``pipelines.connect.stage_backend`` knows both."""
     data = doc.get("data") if isinstance(doc.get("data"), dict) else {}
-    if not root or not data.get("repo") or not data.get("commit"):
+    if not data.get("repo") or not data.get("commit"):
         return None
     from auditor.lineage.build import build_graph
     from auditor.lineage.graph import commit_node
     from auditor.lineage.queries import subgraph
     from auditor.lineage.render import to_node_link
-    from pipelines.embedded.store import EmbeddedStore
+    from pipelines.connect import stage_backend
 
-    store = EmbeddedStore(root, create=False)
+    store = stage_backend()
+    if store is None:
+        return None
     try:
         G = build_graph(store, include_files=False)
         node = commit_node(data["repo"], data["commit"])
@@ -328,7 +328,9 @@ def main(argv: list[str] | None = None) -> int:
         "--lineage", type=Path, default=None, help="node-link JSON of the lineage to draw"
     )
     p.add_argument(
-        "--no-store-lineage", action="store_true", help="do not read the lineage from $TULIP_ROOT"
+        "--no-store-lineage",
+        action="store_true",
+        help="do not read the lineage from the store the stage runs in",
     )
     p.add_argument("--out", type=Path, default=Path("/pfs/out/report.html"))
     args = p.parse_args(argv)

@@ -67,6 +67,10 @@ def test_dry_run_creates_nothing(tulip_cli, pachd, cluster):
     )
     assert b"would create" in proc.stdout and b"Embed" in proc.stdout
     assert cluster.list_repos(include_specs=True) == [] and cluster.list_pipelines() == []
+    err = proc.stderr.decode()
+    # Embed reads flower_photos, which the dry run did not create: pachd could not judge it
+    assert "not checked: pachd's validation of Embed" in err
+    assert "not checked: that the cluster's nodes can pull the image" in err
 
 
 def test_dry_run_asks_the_cluster_when_the_inputs_exist(pachd, cluster):
@@ -80,6 +84,38 @@ def test_dry_run_asks_the_cluster_when_the_inputs_exist(pachd, cluster):
     assert (repo.action, step.action) == ("exists", "would create")
     assert "validated by the backend" in step.detail
     assert cluster.list_pipelines() == []
+
+
+def test_dry_run_without_a_cluster_validates_offline_and_says_what_it_did_not_check(tulip_cli):
+    env = {"PACHD_ADDRESS": "grpc://127.0.0.1:1"}
+    proc = tulip_cli("deploy", "--image", "r/tulip:1", "--dry-run", "-o", "json", env=env)
+    steps = json.loads(proc.stdout)
+    pipelines = [s["name"] for s in steps if s["kind"] == "pipeline"]
+    assert sorted(pipelines) == sorted(bundled_names())
+    assert pipelines.index("Embed") < pipelines.index("Audit") < pipelines.index("Convert")
+    assert {s["checked_by"] for s in steps} == {"offline"}
+    assert {s["action"] for s in steps if s["kind"] == "pipeline"} == {"would create or update"}
+    err = proc.stderr.decode()
+    assert "no cluster reached" in err and "cannot reach pachd" in err
+    for line in ("pachd's own validation", "pachd's version", "can pull the image"):
+        assert any(ln.startswith("not checked: ") and line in ln for ln in err.splitlines()), err
+    # a bad spec is still refused offline, before any cluster is asked
+    bad = tulip_cli.root.parent / "bad.json"
+    bad.write_text(json.dumps({"pipeline": {"name": "X"}, "transfrom": {}}))
+    proc = tulip_cli(
+        "deploy", "--image", "r/t:1", "--dry-run", "-f", str(bad), check=False, env=env
+    )
+    assert proc.returncode == 2 and "transfrom" in proc.stderr.decode()
+    assert "cannot reach pachd" not in proc.stderr.decode()
+
+
+def test_the_placeholder_image_of_the_specs_is_refused(tulip_cli):
+    proc = tulip_cli(
+        "deploy", "--image", "tulip/tulip:0.1.0", "--dry-run", check=False,
+        env={"PACHD_ADDRESS": "grpc://127.0.0.1:1"},
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "placeholder" in proc.stderr.decode() and "docker build" in proc.stderr.decode()
 
 
 def test_an_unreachable_cluster_fails_fast_with_exit_code_2(tulip_cli):
@@ -118,5 +154,13 @@ def test_order_and_data_repos():
 def test_a_bad_spec_or_image_is_named(cluster):
     with pytest.raises(InvalidSpec, match=r"bad\.json: .*transfrom"):
         deploy(cluster, [("bad.json", {"pipeline": {"name": "X"}, "transfrom": {}})], image="r/t:1")
-    with pytest.raises(InvalidSpec, match="--image"):
-        deploy(cluster, bundled_specs(), image="not an image")
+    for image in ("not an image", "Registry/UPPER:1", "r/t:bad tag", ""):
+        with pytest.raises(InvalidSpec, match="--image"):
+            deploy(cluster, bundled_specs(), image=image)
+    assert cluster.list_repos() == []  # refused before anything was created
+    for image in (
+        "tulip:0.1.0",
+        "localhost:5000/team/tulip:v2",
+        "ghcr.io/o/tulip@sha256:" + "a" * 64,
+    ):
+        assert [s.action for s in deploy(cluster, bundled_specs(), image=image, dry_run=True)]

@@ -79,6 +79,20 @@ def put(b: Backend, repo: str, files: dict[str, bytes], deletes=()) -> str:
     return w.id
 
 
+def test_the_cluster_is_in_the_supported_range(cluster):
+    """Tulip needs pachd 2.8 (CreatePipelineV2), and 2.10 for the verdict write-back
+    (EditMetadata); from_environment already refused anything older than 2.8."""
+    from pipelines.pachyderm import FEATURES, MIN_PACHD
+
+    assert cluster.version is not None
+    if cluster.version[0] == 0:
+        pytest.skip(f"pachd {cluster.version_text} is a development build")
+    assert cluster.version[:2] >= MIN_PACHD
+    for feature in FEATURES:
+        if cluster.version[:2] >= FEATURES[feature].since:
+            cluster.require(feature)
+
+
 def test_repos_commits_files_and_history(cluster, prefix, tmp_path):
     repo = f"{prefix}_photos"
     cluster.create_repo(repo, description="live suite")

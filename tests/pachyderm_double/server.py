@@ -41,7 +41,14 @@ from .state import (
     under,
 )
 
-PACHD_VERSION = ver.Version(major=2, minor=12, micro=2, platform="protocol-double")
+PACHD_VERSION = (2, 12, 2)  # the release pachyderm-sdk 2.12.2 (this protocol) goes with
+
+# Methods a pachd older than the release that added them does not have: it answers
+# UNIMPLEMENTED, as gRPC-Go does for a method or service it does not serve.
+ADDED_IN = {
+    "/pps_v2.API/CreatePipelineV2": (2, 8),
+    "/metadata.API/EditMetadata": (2, 10),
+}
 CHUNK = 1 << 20
 
 
@@ -79,8 +86,9 @@ def _remaining(ctx: grpc.ServicerContext) -> float | None:
 class Double:
     """Request handlers over one ``PachdState``."""
 
-    def __init__(self, state: PachdState):
+    def __init__(self, state: PachdState, version: tuple[int, int, int] = PACHD_VERSION):
         self.s = state
+        self.version = version
 
     # -- helpers ----------------------------------------------------------------------------
     def resolve(self, commit: pfs.Commit) -> CommitRec:
@@ -185,7 +193,8 @@ class Double:
 
     # -- version ----------------------------------------------------------------------------
     def GetVersion(self, req: Empty, ctx) -> ver.Version:
-        return PACHD_VERSION
+        major, minor, micro = self.version
+        return ver.Version(major=major, minor=minor, micro=micro, platform="protocol-double")
 
     # -- pfs: repos and branches ------------------------------------------------------------
     def CreateRepo(self, req: pfs.CreateRepoRequest, ctx) -> Empty:
@@ -742,11 +751,20 @@ def _abort(ctx: grpc.ServicerContext, e: Status) -> None:
 
 
 def _handlers(double: Double, calls: list[str]) -> list[grpc.GenericRpcHandler]:
+    def served(service: str, name: str) -> None:
+        calls.append(f"/{service}/{name}")
+        added = ADDED_IN.get(f"/{service}/{name}")
+        # (a pachd built from source says 0.0.0 and has every method)
+        if added is not None and double.version[0] > 0 and double.version[:2] < added:
+            raise Status(
+                grpc.StatusCode.UNIMPLEMENTED, f"unknown method {name} for service {service}"
+            )
+
     def unary(service: str, name: str, fn: Callable):
         @functools.wraps(fn)
         def handle(req, ctx):
-            calls.append(f"/{service}/{name}")
             try:
+                served(service, name)
                 return fn(req, ctx)
             except Status as e:
                 _abort(ctx, e)
@@ -756,8 +774,8 @@ def _handlers(double: Double, calls: list[str]) -> list[grpc.GenericRpcHandler]:
     def stream(service: str, name: str, fn: Callable):
         @functools.wraps(fn)
         def handle(req, ctx):
-            calls.append(f"/{service}/{name}")
             try:
+                served(service, name)
                 yield from fn(req, ctx)
             except Status as e:
                 _abort(ctx, e)
@@ -802,15 +820,34 @@ class PachdProtocolDouble:
     ...     client = pachyderm_sdk.Client.from_pachd_address(pachd.address)
     """
 
-    def __init__(self, *, auto_run: bool = True, host: str = "127.0.0.1", workers: int = 16):
+    def __init__(
+        self,
+        *,
+        auto_run: bool = True,
+        host: str = "127.0.0.1",
+        workers: int = 16,
+        version: tuple[int, int, int] = PACHD_VERSION,
+    ):
         self.state = PachdState()
+        self._double = Double(self.state, version)
         self.calls: list[str] = []
         self.auto_run = auto_run
         self._server = grpc.server(ThreadPoolExecutor(max_workers=workers))
-        self._server.add_generic_rpc_handlers(_handlers(Double(self.state), self.calls))
+        self._server.add_generic_rpc_handlers(_handlers(self._double, self.calls))
         self.port = self._server.add_insecure_port(f"{host}:0")
+        self.host = host
         self.address = f"grpc://{host}:{self.port}"
         self._runner: threading.Thread | None = None
+
+    @property
+    def version(self) -> tuple[int, int, int]:
+        """The pachd release this double answers as (GetVersion, and which methods exist);
+        settable, to play an older cluster holding the same data."""
+        return self._double.version
+
+    @version.setter
+    def version(self, value: tuple[int, int, int]) -> None:
+        self._double.version = tuple(value)
 
     @property
     def transforms(self) -> dict[str, Transform]:

@@ -11,6 +11,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
+import grpc
 import pytest
 
 from pipelines import specs as specmod
@@ -30,8 +31,18 @@ from pipelines.errors import (
     RepoExists,
     RepoNotFound,
     SourceChanged,
+    UnsupportedCluster,
 )
-from pipelines.pachyderm import PACHD_ADDRESS_ENV, PachydermBackend, pfs_repo, repo_name
+from pipelines.pachyderm import (
+    PACHD_ADDRESS_ENV,
+    PEER_HOST_ENV,
+    PEER_PORT_ENV,
+    PachydermBackend,
+    connection_source,
+    in_worker,
+    pfs_repo,
+    repo_name,
+)
 from tests.pachyderm_double import DoubleJob, PachdProtocolDouble
 
 ID = re.compile(r"^[0-9a-f]{32}$")
@@ -145,6 +156,86 @@ def test_without_address_the_pachctl_config_is_used(pachd, tmp_path, monkeypatch
     b = PachydermBackend.from_environment()
     b.create_repo("via_config")
     assert [r.name for r in b.list_repos()] == ["via_config"]
+
+
+def test_inside_a_worker_the_in_cluster_client_is_used(pachd, tmp_path, monkeypatch):
+    """A worker has no PACHD_ADDRESS and no pachctl config, only the pachd-peer service's
+    variables: pachyderm-sdk's Client.new_in_cluster reads them."""
+    import pachyderm_sdk.constants as constants
+
+    monkeypatch.delenv(PACHD_ADDRESS_ENV, raising=False)
+    monkeypatch.setattr(constants, "DEFAULT_CONFIG", tmp_path / "no-config.json")
+    monkeypatch.setenv(PEER_HOST_ENV, "127.0.0.1")
+    monkeypatch.setenv(PEER_PORT_ENV, str(pachd.port))
+    assert connection_source().kind == "in-cluster" and in_worker()
+    with PachydermBackend.from_environment() as b:
+        assert b.address == pachd.address and b.source.kind == "in-cluster"
+        b.create_repo("from_a_worker")
+        assert [r.name for r in b.list_repos()] == ["from_a_worker"]
+    monkeypatch.delenv(PEER_PORT_ENV)
+    with pytest.raises(BackendUnavailable, match=PEER_PORT_ENV):
+        PachydermBackend.from_environment()
+
+
+def test_pachd_address_wins_over_the_worker_environment(pachd, monkeypatch):
+    monkeypatch.setenv(PEER_HOST_ENV, "10.255.255.1")
+    monkeypatch.setenv(PEER_PORT_ENV, "30653")
+    monkeypatch.setenv(PACHD_ADDRESS_ENV, pachd.address)
+    assert connection_source().kind == "address"
+    with PachydermBackend.from_environment() as b:
+        assert b.address == pachd.address
+
+
+def test_a_pachd_older_than_2_8_is_refused_on_connect(pachd, monkeypatch):
+    pachd.version = (2, 7, 4)
+    monkeypatch.setenv(PACHD_ADDRESS_ENV, pachd.address)
+    with pytest.raises(
+        UnsupportedCluster, match=r"pachd 2\.7\.4 .*CreatePipelineV2, added in pachd 2\.8"
+    ):
+        PachydermBackend.from_environment()
+
+
+def test_features_newer_than_the_cluster_are_refused_before_they_are_sent(pachd, monkeypatch):
+    """pachd 2.9 has CreatePipelineV2 but not EditMetadata (2.10): pipelines deploy, the
+    verdict write-back is refused with the feature and the release named."""
+    pachd.version = (2, 9, 1)
+    monkeypatch.setenv(PACHD_ADDRESS_ENV, pachd.address)
+    b = PachydermBackend.from_environment()
+    assert b.check() == "2.9.1"
+    b.create_repo("images")
+    put(b, "images", {"/a": b"1"})
+    b.create_pipeline(copy_pipeline())
+    c = b.resolve("images@master")
+    with pytest.raises(
+        UnsupportedCluster, match=r"EditMetadata, which pachd 2\.10 added.* is 2\.9\.1"
+    ):
+        b.set_commit_metadata("images", c.id, {"tulip.verdict": "pass"})
+    assert "/metadata.API/EditMetadata" not in pachd.calls
+    # and the double answers as a 2.9 pachd would, had the call been sent
+    from pachyderm_sdk.api import metadata as mdapi
+
+    with pytest.raises(grpc.RpcError) as e:
+        b.client.metadata.edit_metadata(edits=[mdapi.Edit()])
+    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    b.close()
+
+
+def test_the_bundled_specs_placeholder_image_is_refused_on_a_cluster(backend):
+    backend.create_repo("images")
+    spec = {**copy_pipeline(), "transform": {"image": "tulip/tulip:0.1.0", "cmd": ["true"]}}
+    with pytest.raises(InvalidSpec, match=r"placeholder.*tulip deploy --image"):
+        backend.create_pipeline(spec)
+    assert backend.list_pipelines() == []
+
+
+def test_a_development_build_of_pachd_is_not_refused(pachd, monkeypatch):
+    pachd.version = (0, 0, 0)  # pachd built from source
+    monkeypatch.setenv(PACHD_ADDRESS_ENV, pachd.address)
+    with PachydermBackend.from_environment() as b:
+        b.create_repo("r")
+        put(b, "r", {"/a": b"1"})
+        b.set_commit_metadata("r", b.resolve("r@master").id, {"k": "v"})
+        assert b.resolve("r@master").metadata == {"k": "v"}
 
 
 # -- names ------------------------------------------------------------------------------------
@@ -788,8 +879,11 @@ def test_every_spec_validates_and_round_trips_through_create_pipeline_request(na
 
 @pytest.mark.parametrize("name", SPECS)
 def test_every_spec_is_accepted_by_the_double_with_its_inputs(name, backend):
+    from pipelines.deploy import with_image
+
     raw = json.loads(resources.files("pipelines").joinpath(name).read_text())
-    spec = specmod.normalize(raw, local=False)
+    # as `tulip deploy --image` sends it (the bundled placeholder image is refused)
+    spec = with_image(specmod.normalize(raw, local=False), "registry.example/tulip:0.1.0")
     for pin in specmod.pfs_inputs(spec["input"]):
         if pin.repo not in {r.name for r in backend.list_repos()}:
             backend.create_repo(pin.repo)
