@@ -5,7 +5,9 @@ A decision names a finding by its id (``auditor.findings.finding_id``), optional
 files, and an action:
 
 * ``relabel`` a file (or every file of the finding) to class ``to``; a label issue's
-  suggested class when ``to`` is left out;
+  suggested class when ``to`` is left out. ``to`` must be a class of the data, one the
+  finding names (a lookalike's class of the reference gallery), or a new one by leave
+  (``new_class``);
 * ``exclude`` it: the file leaves the branch, its content stays in the store's history;
 * ``accept`` it: the label is right, do not flag the file again while its content is unchanged;
 * ``defer`` it: no decision yet, recorded so that the queue shows who looked;
@@ -233,7 +235,10 @@ def expand(
         if d.action in CLASS_ACTIONS:
             _add_rename(effects, resolved, fclasses, known, where=where, item=i)
             continue
-        if d.action == "relabel" and to not in known and to not in renamed_to and not new_class:
+        suggested = to in fclasses  # the finding named it (a class of the reference gallery)
+        if d.action == "relabel" and not (
+            to in known or to in renamed_to or suggested or new_class
+        ):
             raise UnknownClass(
                 f"{where}: relabel to {to!r}, a class the data does not have (classes: "
                 f"{', '.join(sorted(known)) or 'none'}); pass --new-class to start one"
