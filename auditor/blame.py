@@ -25,6 +25,10 @@ from pipelines.layout import (
     AUDIT_FILE,
     GATE_BLOCKED,
     MODEL_FILES,
+    REVIEW_AUDIT_KEY,
+    REVIEW_BY_KEY,
+    REVIEW_KEY,
+    REVIEW_RECORD_KEY,
     MalformedDocument,
     read_json,
     stat_optional,
@@ -90,6 +94,23 @@ class AuditSummary:
 
 
 @dataclass
+class Fix:
+    """A review's fix commit in the history of the data: what was wrong, and who fixed it."""
+
+    review: str
+    by: str | None
+    audit: str | None  # the audit it reviewed
+    commit: dict  # the fix commit: {"repo", "id", "description", "started"}
+    original: list[dict]  # the commits that audit blamed: {"repo", "id", "description"}
+
+    def as_dict(self) -> dict:
+        return {
+            **self.__dict__,
+            "commit": {**self.commit, "started": iso(self.commit.get("started"))},
+        }
+
+
+@dataclass
 class BlameReport:
     target: dict  # {"repo", "id", "kind": model|audit|data|output, "model_file"}
     built_from: list[dict]  # data commits: {"repo", "id", "description", "started"}
@@ -98,6 +119,7 @@ class BlameReport:
     commits: list[BlamedCommit]  # most severe first, then newest first
     unattributed: list[dict]  # findings (or files) no data commit could be found for
     notes: list[str]
+    fixes: list[Fix] = field(default_factory=list)  # reviews that fixed the data, newest first
 
     @property
     def verdict(self) -> str | None:
@@ -118,11 +140,27 @@ class BlameReport:
             "commits": [c.as_dict() for c in self.commits],
             "unattributed": self.unattributed,
             "notes": self.notes,
+            "fixes": [f.as_dict() for f in self.fixes],
             "summary": self.summary(),
         }
 
     def summary(self, *, now: float | None = None) -> str:
-        """One line that answers "which commit did this?"."""
+        """One line that answers "which commit did this?" (and, for data a review fixed,
+        which commit the fix repaired)."""
+        return self._summary(now) + self._fixed()
+
+    def _fixed(self) -> str:
+        if not self.fixes:
+            return ""
+        f = self.fixes[0]
+        was = ", ".join(f"{o['repo']}@{o['id']}" for o in f.original) or "the audited data"
+        more = f" (and {len(self.fixes) - 1} earlier fixes)" if len(self.fixes) > 1 else ""
+        return (
+            f"; fixed by review {f.review[:12]} ({f.by}, of {f.audit}) in "
+            f"{f.commit['repo']}@{f.commit['id']}, repairing {was}{more}"
+        )
+
+    def _summary(self, now: float | None) -> str:
         t = self.target
         name = f"{t['repo']}@{t['id']}"
         its = "it" if t["kind"] == "audit" else "its audit"
@@ -193,6 +231,17 @@ class BlameReport:
             lines.append("Not attributed to a data commit:")
             for u in self.unattributed:
                 lines.append(f"  {u.get('check')}: {u.get('why')}")
+        for f in self.fixes:
+            lines.append("")
+            desc = f"  {f.commit.get('description')!r}" if f.commit.get("description") else ""
+            lines.append(
+                f"Fixed in {f.commit['repo']}@{f.commit['id']}  {_ago(f.commit.get('started'), now)}"
+                f"{desc}"
+            )
+            lines.append(f"  review {f.review} by {f.by}, of {f.audit}")
+            for o in f.original:
+                odesc = f"  {o['description']!r}" if o.get("description") else ""
+                lines.append(f"  repairs {o['repo']}@{o['id']}{odesc}")
         for n in self.notes:
             lines.append(f"Note: {n}")
         return "\n".join(lines).rstrip() + "\n"
@@ -343,7 +392,54 @@ def blame(
         c.files = sorted(set(c.files))
         c.findings.sort(key=lambda f: (SEVERITY_ORDER.get(f.severity, 3), f.check))
     target = {"repo": commit.repo, "id": commit.id, "kind": kind, "model_file": model_file}
-    return BlameReport(target, built_from, blocked, audits, commits, unattributed, notes)
+    fixes = _fixes(backend, built_from)
+    return BlameReport(target, built_from, blocked, audits, commits, unattributed, notes, fixes)
+
+
+def _fixes(backend: Backend, built_from: list[dict]) -> list[Fix]:
+    """The reviews' fix commits among the data commits behind the target and their ancestors,
+    newest first, with the commits each one's audit blamed (from the review's record)."""
+    found: list[Fix] = []
+    seen: set[tuple[str, str]] = set()
+    for b in built_from:
+        cid: str | None = b["id"]
+        while cid is not None and (b["repo"], cid) not in seen:
+            seen.add((b["repo"], cid))
+            c = backend.inspect_commit(b["repo"], cid)
+            if REVIEW_KEY in c.metadata:
+                found.append(_fix(backend, c))
+            cid = c.parent
+    return sorted(found, key=lambda f: -(f.commit.get("started") or 0))
+
+
+def _fix(backend: Backend, c: CommitInfo) -> Fix:
+    original: list[dict] = []
+    record = _record(backend, c.metadata.get(REVIEW_RECORD_KEY))
+    for o in (record or {}).get("introduced_by") or []:
+        try:
+            oc = backend.inspect_commit(o["repo"], o["commit"])
+            original.append({"repo": oc.repo, "id": oc.id, "description": oc.description})
+        except (TulipError, KeyError, TypeError):
+            continue
+    return Fix(
+        review=c.metadata[REVIEW_KEY],
+        by=c.metadata.get(REVIEW_BY_KEY),
+        audit=c.metadata.get(REVIEW_AUDIT_KEY),
+        commit={"repo": c.repo, "id": c.id, "description": c.description, "started": c.started},
+        original=original,
+    )
+
+
+def _record(backend: Backend, pointer: str | None) -> dict | None:
+    """The review record a fix commit's metadata points at (``repo@commit:/path``)."""
+    if not pointer or ":" not in pointer or "@" not in pointer:
+        return None
+    where, path = pointer.split(":", 1)
+    repo, commit = where.split("@", 1)
+    try:
+        return read_json(backend, repo, commit, path)
+    except (TulipError, MalformedDocument):
+        return None
 
 
 def _commit_dict(c: CommitInfo) -> dict:

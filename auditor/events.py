@@ -7,7 +7,8 @@ happened:
 
 * ``audit.failed`` / ``audit.warned``: an audit's verdict;
 * ``audit.recovered``: the first audit that does not fail after one that did (pass, or a warn,
-  which leaves the gate open);
+  which leaves the gate open); when the audited commit is a review's fix commit, the event
+  names the review (``review``: who fixed what, from which audit);
 * ``gate.blocked``: Convert refused to publish a model because its audit failed.
 """
 
@@ -15,7 +16,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.layout import AUDIT, AUDIT_FILE, GATE_BLOCKED, REPORT_FILE, audit_before, parse_json
+from pipelines.errors import TulipError
+from pipelines.layout import (
+    AUDIT,
+    AUDIT_FILE,
+    GATE_BLOCKED,
+    REPORT_FILE,
+    REVIEW_AUDIT_KEY,
+    REVIEW_BY_KEY,
+    REVIEW_KEY,
+    REVIEW_RECORD_KEY,
+    audit_before,
+    parse_json,
+)
 
 TOP_FINDINGS = 5
 
@@ -54,6 +67,24 @@ def _previous_verdict(outcome) -> str | None:
     return None if before is None else before[1].get("verdict")
 
 
+def _review_of(outcome, data: dict) -> dict | None:
+    """The review whose fix commit this audit audited, from the commit's metadata."""
+    try:
+        commit = outcome.store.inspect_commit(str(data.get("repo")), str(data.get("commit")))
+    except TulipError:
+        return None
+    meta = commit.metadata
+    if REVIEW_KEY not in meta:
+        return None
+    return {
+        "id": meta[REVIEW_KEY],
+        "by": meta.get(REVIEW_BY_KEY),
+        "audit": meta.get(REVIEW_AUDIT_KEY),
+        "fix": {"repo": commit.repo, "commit": commit.id, "description": commit.description},
+        "record": meta.get(REVIEW_RECORD_KEY),
+    }
+
+
 def on_job_finished(outcome) -> None:
     job = outcome.job
     if job.state == "success":
@@ -69,6 +100,9 @@ def on_job_finished(outcome) -> None:
             outcome.emit("audit.failed", subject, payload)
         elif _previous_verdict(outcome) == "fail":
             # The incident is over: the gate is open again (a warn only queues images for review).
+            review = _review_of(outcome, data)
+            if review is not None:
+                payload["review"] = review
             outcome.emit("audit.recovered", subject, payload)
         elif verdict == "warn":
             outcome.emit("audit.warned", subject, payload)

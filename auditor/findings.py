@@ -4,10 +4,18 @@ A :class:`Finding` is one problem: which check saw it, how bad it is, the classe
 is about, and a score whose meaning each check documents (see ``SCORES``). ``introduced_by``
 stays empty here: blame (the lineage code) fills it from the files, through
 :func:`with_introduced_by`, so that the checks never need a store.
+
+Every finding has a stable ``id`` (:func:`finding_id`): a hash of its check, its classes and
+its files, and of nothing that varies between two audits of the same content (scores,
+messages, blame). A review decision names a finding by it, so the same problem seen in two
+audits of the same data is one finding; a class-level finding whose class gains files is a
+new one, and needs a new decision.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -31,6 +39,13 @@ CHECKS = (
     "drift",
 )
 
+#: checks whose findings are about a class as a whole, not about single files: a review's
+#: accept never withholds them from a later audit (new files need a new decision)
+CLASS_LEVEL = frozenset(
+    {"class_overlap", "lookalike_class", "new_label", "class_imbalance", "drift"}
+    | {"batch_contamination"}
+)
+
 # What ``Finding.score`` means, per check. Reports show this next to the number.
 SCORES = {
     "unreadable_file": "always 1.0",
@@ -46,6 +61,30 @@ SCORES = {
     "drift": "centroid shift of the class, squared, as a fraction of its within-class variance "
     "(bias-corrected: ~0 for more photos of the same kind)",
 }
+
+
+#: hex digits of a finding id (64 bits: no collision among a million findings in practice)
+ID_LENGTH = 16
+
+
+def finding_id(check: str, classes: Sequence[str], files: Iterable[str]) -> str:
+    """The stable id of a finding: a hash of the check, the classes (in order: a label issue's
+    ``[given, suggested]`` differs from ``[suggested, given]``) and the set of files."""
+    key = json.dumps([check, list(classes), sorted(set(files))], separators=(",", ":"))
+    return hashlib.sha256(key.encode()).hexdigest()[:ID_LENGTH]
+
+
+def id_of(finding: Mapping[str, Any]) -> str:
+    """The id of a finding of an audit document; computed for documents written before
+    findings carried one, so that old audits can be reviewed too."""
+    given = finding.get("id")
+    if isinstance(given, str) and given:
+        return given
+    return finding_id(
+        str(finding.get("check")),
+        [str(c) for c in finding.get("classes") or []],
+        [str(p) for p in finding.get("files") or []],
+    )
 
 
 @dataclass(frozen=True)
@@ -65,8 +104,12 @@ class Finding:
         if self.severity not in SEVERITIES:
             raise ValueError(f"severity must be one of {SEVERITIES}, got {self.severity!r}")
 
+    @property
+    def id(self) -> str:
+        return finding_id(self.check, self.classes, self.files)
+
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = {"id": self.id, **asdict(self)}
         d["score"] = round(float(self.score), 4)
         return d
 

@@ -9,24 +9,28 @@ functions, so an audit means the same thing from the command line and in the pip
   with Embed's records when the caller has them.
 
 ``run_audit`` (auditor/audit.py) is pure; this module gathers its inputs (embeddings, the
-reference gallery, the previous audit's embeddings for drift, the split of each file). Given
-a store (``history``), it fills each finding's ``introduced_by`` from the path history, which
-is what blame reads, and writes the verdict onto the audited data commit.
+reference gallery, the baseline's embeddings for the commit-relative checks, the split of
+each file). Given a store (``history``), it picks the baseline (``auditor.baseline``: the last
+audited ancestor that did not fail), withholds the per-file findings a review accepted (the
+review ledger), fills each finding's ``introduced_by`` from the path history, which is what
+blame reads, and writes the verdict onto the audited data commit.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from auditor.audit import AuditResult, run_audit
+from auditor.baseline import Baseline, select_baseline
+from auditor.findings import CLASS_LEVEL
 from auditor.policy import Policy, load_policy
+from auditor.review.ledger import load_ledger
+from auditor.review.withhold import withhold_accepted
 from auditor.sources import (
-    EmbeddingCache,
     class_files_in_dir,
-    default_cache_dir,
     embed_images,
     embed_output_for,
     embeddings_for_commit,
@@ -36,10 +40,11 @@ from auditor.sources import (
 )
 from pipelines.backend import Backend
 from pipelines.errors import TulipError
-from pipelines.layout import AUDIT, EMBED, previous_audit
+from pipelines.layout import AUDIT, AUDIT_KEY, EMBED, VERDICT_KEY
 from pipelines.records import EmbeddingSet
 from pipelines.refs import Ref, parse_ref
 from training.backbones import DEFAULT_ARCHITECTURE
+from training.embedding_cache import EmbeddingCache, default_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +80,9 @@ def audit_commit(
     ``reference``: a labelled gallery commit. ``policy``: a ``Policy`` or a policy file.
     ``architecture``: the backbone for embeddings computed here (default: Embed's, else
     ``mobilenet_1.0_224``). ``cache``: where computed embeddings are kept (default: the
-    store's cache). The previous audit in ``audit_repo`` gives drift its baseline. The
-    verdict is written onto the data commit's metadata.
+    store's cache). The last audited ancestor that did not fail is the baseline of the
+    commit-relative checks; findings a review accepted are not re-flagged. The verdict is
+    written onto the data commit's metadata.
     """
     pol = _policy(policy)
     ref = parse_ref(ref) if isinstance(ref, str) else ref
@@ -117,8 +123,9 @@ def audit_folder(
     ``source``); otherwise they are computed through ``cache``. ``data_ref`` and
     ``reference_ref`` name what the folders are copies of (``{"repo", "branch", "commit"}``);
     by default their absolute paths. With ``history`` (the store the data commit lives in),
-    findings are blamed on commits, the previous audit in ``audit_repo`` gives drift its
-    baseline, and the verdict is written onto the data commit, naming ``audit_commit``.
+    findings are blamed on commits, the last audited ancestor that did not fail gives the
+    commit-relative checks their baseline, the review ledger withholds accepted findings, and
+    the verdict is written onto the data commit, naming ``audit_commit``.
     """
     pol = _policy(policy)
     if cache is None:
@@ -158,32 +165,50 @@ def _audit_with_history(
     progress: Progress | None = None,
 ) -> AuditResult:
     repo, commit = inputs.data_ref["repo"], inputs.data_ref["commit"]
-    if inputs.previous is None:
-        _add_previous(inputs, backend, audit_repo)
+    baseline = _add_previous(inputs, backend) if inputs.previous is None else None
     result = audit(
         inputs,
         policy=policy,
         introduced_by=lambda paths: backend.introduced_by(repo, commit, paths),
         progress=progress,
     )
+    result = _withhold_accepted(result, inputs, backend)
+    if baseline is not None:
+        result.document["baseline"] = baseline.to_dict()
     record_verdict(backend, result.document, audit_commit=audit_commit, audit_repo=audit_repo)
     return result
 
 
-def _add_previous(inputs: AuditInputs, backend: Backend, audit_repo: str) -> None:
-    """The embeddings of the last audited ancestor, for drift, when Embed kept them."""
+def _add_previous(inputs: AuditInputs, backend: Backend) -> Baseline:
+    """The baseline of the commit-relative checks (``auditor.baseline``: the last audited
+    ancestor that did not fail), and its embeddings when Embed kept them."""
     repo, commit = inputs.data_ref["repo"], inputs.data_ref["commit"]
-    prev = previous_audit(backend, repo, commit, audit_repo=audit_repo)
-    if prev is None:
-        return
-    prev_commit = prev["data"]["commit"]
-    embed_commit = embed_output_for(backend, repo, prev_commit)
+    baseline = select_baseline(backend, repo, commit)
+    if baseline.commit is None:
+        return baseline
+    embed_commit = embed_output_for(backend, repo, baseline.commit)
     if embed_commit is None:
-        return
+        return baseline
     previous = records_from_backend(backend, EMBED, embed_commit)
     if previous.architecture == inputs.data.architecture:
         inputs.previous = previous
-        inputs.previous_ref = {"repo": repo, "commit": prev_commit}
+        inputs.previous_ref = {"repo": repo, "commit": baseline.commit}
+    return baseline
+
+
+def _withhold_accepted(result: AuditResult, inputs: AuditInputs, backend: Backend) -> AuditResult:
+    """Per-file findings a review accepted (same content, same label) are not re-flagged; the
+    document says how many (``review.not_reflagged``). Reads only the ledger shards of the
+    files that per-file findings name."""
+    sha256_of = dict(zip(inputs.data.paths, inputs.data.sha256, strict=True))
+    sha256_of.update({r.path: r.sha256 for r in inputs.data.unreadable if r.sha256})
+    named = {
+        sha256_of.get(p) for f in result.findings if f.check not in CLASS_LEVEL for p in f.files
+    }
+    ledger = load_ledger(backend, named - {None}) if named - {None} else {}
+    doc, withheld = withhold_accepted(result.document, sha256_of=sha256_of, ledger=ledger)
+    findings = [f for f in result.findings if f.id not in withheld]
+    return replace(result, document=doc, findings=findings)
 
 
 def splits_for(data: EmbeddingSet) -> dict[str, str]:
@@ -332,13 +357,13 @@ def record_verdict(
     if not data.get("commit"):
         return
     meta = {
-        "tulip.verdict": document["verdict"],
+        VERDICT_KEY: document["verdict"],
         "tulip.findings": str(len(document.get("findings", []))),
     }
     for severity, n in (document.get("summary", {}).get("severities") or {}).items():
         meta[f"tulip.findings.{severity}"] = str(n)
     if audit_commit:
-        meta["tulip.audit"] = f"{audit_repo}@{audit_commit}"
+        meta[AUDIT_KEY] = f"{audit_repo}@{audit_commit}"
     try:
         backend.set_commit_metadata(data["repo"], data["commit"], meta)
     except NotImplementedError:

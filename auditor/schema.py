@@ -24,9 +24,12 @@ _REF = {
 
 _FINDING = {
     "type": "object",
-    "required": ["check", "severity", "classes", "score", "files", "introduced_by", "message"],
+    "required": [
+        *("id", "check", "severity", "classes", "score", "files", "introduced_by", "message"),
+    ],
     "additionalProperties": False,
     "properties": {
+        "id": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
         "check": {"type": "string", "minLength": 1},
         "severity": {"enum": list(SEVERITIES)},
         "classes": {"type": "array", "items": {"type": "string"}},

@@ -9,11 +9,8 @@ a commit that adds 50 images, embeds only what it has not seen.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,44 +20,12 @@ from pipelines.errors import CommitNotFound, RepoNotFound, TulipError
 from pipelines.layout import EMBED, label_of
 from pipelines.records import SUFFIX, EmbeddingRecord, EmbeddingSet, collect
 from training.backbones import DEFAULT_ARCHITECTURE
+from training.embedding_cache import EmbeddingCache
 
-CACHE_ENV = "TULIP_CACHE"
 # Files at the top of a data repo that are documentation, not stray data.
 DOC_FILES = ("attribution", "readme", "license", "licence", "notice")
 
 Progress = Callable[[int, int], None]
-
-
-def default_cache_dir(store_root: Path | None = None) -> Path:
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    if store_root is not None:
-        return Path(store_root) / "cache" / "embeddings"
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tulip" / "embeddings"
-
-
-@dataclass
-class EmbeddingCache:
-    """Embeddings (or unreadable reasons) by architecture and content hash, one file each."""
-
-    root: Path
-
-    def _path(self, architecture: str, sha256: str) -> Path:
-        return self.root / architecture / sha256[:2] / f"{sha256}.json"
-
-    def get(self, architecture: str, sha256: str) -> dict | None:
-        try:
-            return json.loads(self._path(architecture, sha256).read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
-
-    def put(self, architecture: str, sha256: str, entry: dict) -> None:
-        path = self._path(architecture, sha256)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(fd, "w") as f:
-            json.dump(entry, f)
-        os.replace(tmp, path)
 
 
 def _sha256(path: Path) -> str:
@@ -87,13 +52,15 @@ def embed_images(
     todo: list[tuple[str, Path]] = []
     for repo_path, local in files:
         sha = _sha256(local)
-        entry = cache.get(architecture, sha) if cache else None
-        if entry is None:
+        record = (
+            cache.record(architecture, sha, path=repo_path, size=local.stat().st_size)
+            if cache
+            else None
+        )
+        if record is None:
             todo.append((repo_path, local))
             continue
-        records.append(
-            _record_from_cache(entry, repo_path, sha, local.stat().st_size, architecture)
-        )
+        records.append(record)
     done = len(records)
     if progress:
         progress(done, len(files))
@@ -109,39 +76,11 @@ def embed_images(
             )
             records.append(record)
             if cache:
-                cache.put(architecture, record.sha256, _cache_entry(record))
+                cache.keep(record)
             done += 1
             if progress:
                 progress(done, len(files))
     return collect(records)
-
-
-def _cache_entry(r: EmbeddingRecord) -> dict:
-    return {
-        "status": r.status,
-        "reason": r.reason,
-        "image": r.image,
-        "embedding": None if r.embedding is None else [float(v) for v in r.embedding],
-    }
-
-
-def _record_from_cache(
-    entry: dict, repo_path: str, sha: str, size: int, architecture: str
-) -> EmbeddingRecord:
-    vec = (
-        None if entry.get("embedding") is None else np.asarray(entry["embedding"], dtype=np.float32)
-    )
-    return EmbeddingRecord(
-        path=repo_path,
-        label=label_of(repo_path),
-        sha256=sha,
-        size=size,
-        architecture=architecture,
-        status=entry["status"],
-        reason=entry.get("reason"),
-        image=entry.get("image"),
-        embedding=vec,
-    )
 
 
 def is_doc_file(path: str) -> bool:
@@ -198,17 +137,30 @@ def embed_output_for(
 ) -> str | None:
     """The Embed commit computed from exactly this data commit, if there is one.
 
-    A data commit and what the pipelines computed from it share one ID (a commit set).
+    A data commit and what the pipelines computed from it share one ID (a commit set); data
+    committed before the pipeline existed was embedded in the pipeline's own commit set, so
+    the commits that name it in their provenance are asked next (the newest finished one).
     """
     try:
         out = backend.inspect_commit(pipeline, commit_id)
     except (CommitNotFound, RepoNotFound):
+        out = None
+    if (
+        out is not None
+        and out.finished is not None
+        and not out.error
+        and any(p.repo == repo and p.id == commit_id for p in out.direct_provenance)
+    ):
+        return out.id
+    try:
+        later = [r for r in backend.subvenance(repo, commit_id) if r.repo == pipeline]
+    except (CommitNotFound, RepoNotFound):
         return None
-    if out.finished is None or out.error:
-        return None
-    if not any(p.repo == repo and p.id == commit_id for p in out.direct_provenance):
-        return None
-    return out.id
+    for ref in reversed(later):
+        c = backend.inspect_commit(ref.repo, ref.id)
+        if c.finished is not None and not c.error:
+            return c.id
+    return None
 
 
 def records_from_backend(backend: Backend, repo: str, commit_id: str) -> EmbeddingSet:

@@ -6,7 +6,10 @@ cluster through ``pachyderm-sdk``); ``pipelines.connect.open_backend`` picks one
 above this module may depend on which one it holds.
 
 Writes go through ``start_commit``: changes are staged, then land in one atomic step when
-the context exits without an exception, and are dropped otherwise.
+the context exits without an exception, and are dropped otherwise. A writer can also copy a
+stored file without reading it (a move is a copy and a delete), stage metadata that lands with
+the commit, and be told the head it must land on (``expect_head``: a compare-and-set, so a fix
+meant for one commit never lands on a branch that moved meanwhile).
 
 Abilities only some backends have are declared here too, as abstract classes a backend
 inherits (``Checkable``, ``Collectable``, ``LocalBlobs``, ``LocalServices``): callers ask
@@ -116,6 +119,15 @@ class CommitWriter(abc.ABC):
     def delete(self, path: str) -> None:
         """Delete a file, or a directory and everything under it."""
 
+    @abc.abstractmethod
+    def copy(self, path: str, source: FileInfo) -> None:
+        """Put at ``path`` the content of ``source``, a file of a finished commit of this
+        backend (as ``walk_files`` gives it), without reading or sending its bytes."""
+
+    @abc.abstractmethod
+    def set_metadata(self, metadata: dict[str, str]) -> None:
+        """Key/value metadata that lands with the commit, in the same atomic step."""
+
     @property
     @abc.abstractmethod
     def id(self) -> str: ...
@@ -125,6 +137,10 @@ class Backend(abc.ABC):
     """Repos, branches, commits, files, pipelines, jobs: the Pachyderm 2.x data model."""
 
     name: str = "backend"
+    #: whether ``FileInfo.hash`` is the sha256 of the bytes (the embedded store's blobs are
+    #: named so; pachd hashes chunk hashes), so that content keyed by sha256 (the review
+    #: ledger, Embed's records) can be matched without reading the files
+    sha256_hashes: bool = False
 
     # -- repos and branches ---------------------------------------------------------------
     @abc.abstractmethod
@@ -148,8 +164,17 @@ class Backend(abc.ABC):
     # -- commits --------------------------------------------------------------------------
     @abc.abstractmethod
     def start_commit(
-        self, repo: str, branch: str = "master", *, description: str = ""
-    ) -> AbstractContextManager[CommitWriter]: ...
+        self,
+        repo: str,
+        branch: str = "master",
+        *,
+        description: str = "",
+        expect_head: str | None = None,
+    ) -> AbstractContextManager[CommitWriter]:
+        """A writer whose changes land as one commit when the context exits cleanly.
+
+        ``expect_head``: the commit lands only if the branch's head is still this commit when
+        it lands; otherwise ``BranchMoved`` is raised and nothing is committed."""
 
     @abc.abstractmethod
     def inspect_commit(self, repo: str, commit_id: str) -> CommitInfo: ...

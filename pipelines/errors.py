@@ -61,6 +61,11 @@ class CommitConflict(TulipError):
     """The operation cannot proceed given the state of the commit graph (e.g. not a head)."""
 
 
+class BranchMoved(CommitConflict):
+    """A commit meant for one head of a branch (``start_commit(expect_head=...)``) found the
+    branch moved on; nothing was committed."""
+
+
 class SourceChanged(TulipError):
     """A local file changed or vanished while it was being read; nothing was committed."""
 

@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 from typing import Any, Protocol
 
-from .errors import BranchNotFound, CommitNotFound, FileNotFound, RepoNotFound, TulipError
+from .errors import FileNotFound, TulipError
 from .info import CommitInfo, FileInfo
 
 SPEC_SUFFIX = ".spec"
@@ -58,6 +58,26 @@ GATE_BLOCKED = "gate blocked"  # the first words of a job's reason when the gate
 # The ledger of mobile exports: one commit of /exports/<id>.json per export.
 EXPORTS_REPO = "tulip_exports"
 EXPORTS_DIR = "/exports"
+
+# The review ledger (auditor/review/ledger.py): one commit per review. Its record is
+# /reviews/<data repo>/<audited data commit>/<review id>.json; accept and defer decisions are
+# kept by content hash in /ledger/<first two hex digits of the sha256>.jsonl.
+REVIEWS_REPO = "tulip_reviews"
+REVIEWS_DIR = "/reviews"
+LEDGER_DIR = "/ledger"
+REVIEW_SCHEMA = "tulip.review/v1"
+
+# Commit metadata Tulip writes, where `tulip inspect commit` (and `pachctl inspect commit`)
+# users see it: an audit's verdict on the data commit it audited (auditor/run.py), and a
+# review's fix commit naming the review (auditor/review/apply.py).
+VERDICT_KEY = "tulip.verdict"
+AUDIT_KEY = "tulip.audit"  # "<audit repo>@<audit commit>"
+REVIEW_KEY = "tulip.review"  # the review id
+REVIEW_AUDIT_KEY = "tulip.review.audit"  # "<audit repo>@<audit commit>" it reviewed
+REVIEW_BY_KEY = "tulip.review.by"
+REVIEW_RECORD_KEY = "tulip.review.record"  # "tulip_reviews@<commit>:/reviews/..."
+REVIEW_FINDINGS_KEY = "tulip.review.findings"  # JSON list of finding ids
+REVIEW_DECISIONS_KEY = "tulip.review.decisions"  # JSON list (or a count past a limit)
 
 
 class Backend(Protocol):
@@ -157,30 +177,4 @@ def audit_before(
         doc = read_audit(backend, commit)
         if doc is not None:
             return commit, doc
-    return None
-
-
-def previous_audit(
-    backend: Backend, data_repo: str, data_commit: str, *, audit_repo: str = AUDIT
-) -> dict[str, Any] | None:
-    """The audit of the nearest ancestor of ``data_commit`` that was audited (for drift).
-
-    Its ``_audit_commit`` key names the audit commit. Of two audits of the same data commit,
-    the newer wins. None when the audit repo or the data commit is unknown.
-    """
-    try:
-        commits = backend.list_commits(audit_repo, "master")
-        commit = backend.inspect_commit(data_repo, data_commit)
-    except (RepoNotFound, BranchNotFound, CommitNotFound):  # nothing was audited before
-        return None
-    audits: dict[str, dict] = {}
-    for c in reversed(commits):  # oldest first, so a re-audit of the same data wins
-        doc = read_audit(backend, c)
-        data = (doc or {}).get("data") or {}
-        if data.get("repo") == data_repo and data.get("commit"):
-            audits[data["commit"]] = {**doc, "_audit_commit": c.id}
-    while commit.parent is not None:
-        commit = backend.inspect_commit(data_repo, commit.parent)
-        if commit.id in audits:
-            return audits[commit.id]
     return None

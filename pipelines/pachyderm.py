@@ -61,6 +61,7 @@ from . import specs as specmod
 from .backend import Backend, CommitWriter, file_path, walk_tree
 from .errors import (
     BackendUnavailable,
+    BranchMoved,
     BranchNotFound,
     CommitConflict,
     CommitNotFound,
@@ -266,7 +267,8 @@ class PachydermCommitWriter(CommitWriter):
         self.repo = repo
         self.branch = branch
         self.commit = commit
-        self.ops: list[tuple[str, str, bytes | Path | None]] = []
+        self.ops: list[tuple[str, str, bytes | Path | FileInfo | None]] = []
+        self.metadata: dict[str, str] = {}
 
     @property
     def id(self) -> str:
@@ -300,6 +302,14 @@ class PachydermCommitWriter(CommitWriter):
     def delete(self, path: str) -> None:
         self.ops.append(("delete", normalize_path(path), None))
 
+    def copy(self, path: str, source: FileInfo) -> None:
+        if source.type != "file":
+            raise InvalidPath(f"{source.path} in {source.repo}@{source.commit} is not a file")
+        self.ops.append(("copy", file_path(path), source))
+
+    def set_metadata(self, metadata: dict[str, str]) -> None:
+        self.metadata.update({str(k): str(v) for k, v in metadata.items()})
+
     def requests(self, failure: list[BaseException]) -> Iterator[pfs.ModifyFileRequest]:
         """The ModifyFile stream. A local file that vanishes stops the stream and is recorded
         in ``failure`` (an exception raised inside a request iterator would be lost)."""
@@ -307,6 +317,10 @@ class PachydermCommitWriter(CommitWriter):
         for op, path, payload in self.ops:
             yield pfs.ModifyFileRequest(delete_file=pfs.DeleteFile(path=path))
             if op == "delete":
+                continue
+            if isinstance(payload, FileInfo):  # CopyFile: pachd copies the content by reference
+                src = _file(payload.repo, payload.commit, payload.path)
+                yield pfs.ModifyFileRequest(copy_file=pfs.CopyFile(dst=path, src=src))
                 continue
             yield pfs.ModifyFileRequest(add_file=pfs.AddFile(path=path, raw=b""))
             if isinstance(payload, bytes):
@@ -632,7 +646,12 @@ class PachydermBackend(Backend):
     # -- commits ----------------------------------------------------------------------------
     @contextmanager
     def start_commit(
-        self, repo: str, branch: str = "master", *, description: str = ""
+        self,
+        repo: str,
+        branch: str = "master",
+        *,
+        description: str = "",
+        expect_head: str | None = None,
     ) -> Iterator[PachydermCommitWriter]:
         _check_name(branch, "branch")
         try:
@@ -649,6 +668,15 @@ class PachydermBackend(Backend):
             ) from None
         writer = PachydermCommitWriter(repo, branch, commit)
         try:
+            if expect_head is not None:
+                # pachd made the new commit the branch head at once, on top of the head it
+                # found: that parent is the compare in the compare-and-set
+                parent = self.inspect_commit(repo, commit.id).parent
+                if parent != expect_head:
+                    raise BranchMoved(
+                        f"{repo}@{branch} moved: its head is {parent}, not {expect_head}; "
+                        "nothing was committed"
+                    )
             yield writer
             self._apply(writer)
         except BaseException:
@@ -660,7 +688,7 @@ class PachydermBackend(Backend):
         staged: set[str] = set()
         with self._rpc(f"write {w.repo}@{w.branch}", **ctx):
             for op, path, _ in w.ops:
-                if op == "put":
+                if op in ("put", "copy"):
                     staged.add(path)
                 elif path not in staged and not any(
                     p.startswith(path.rstrip("/") + "/") for p in staged
@@ -680,6 +708,16 @@ class PachydermBackend(Backend):
                 self.client.pfs.modify_file(w.requests(failure))
             if failure:
                 raise failure[0]
+            if w.metadata:  # on the open commit: it lands with the commit or is dropped with it
+                picker = pfs.CommitPicker(
+                    id=pfs.CommitPickerCommitByGlobalId(repo=pfs_repo(w.repo).as_picker(), id=w.id)
+                )
+                self.client.metadata.edit_metadata(
+                    edits=[
+                        mdapi.Edit(commit=picker, edit_key=mdapi.EditEditKey(key=k, value=v))
+                        for k, v in w.metadata.items()
+                    ]
+                )
             self.client.pfs.finish_commit(commit=w.commit)
 
     def _abandon(self, commit: pfs.Commit) -> None:

@@ -3,7 +3,9 @@
 * ``--token``: every route, static files and thumbnails included, needs
   ``Authorization: Bearer <token>`` or the cookie that visiting ``/?token=<token>`` once sets
   (HttpOnly, SameSite=Strict; the token leaves the address bar by a redirect). Compared in
-  constant time. The cookie holds an HMAC of the token, not the token.
+  constant time. The cookie holds an HMAC of the token, not the token. One exception: a GET
+  of one stored image (``/files/...``) whose ``sig`` is that file's HMAC under the token, as
+  ``tulip review export`` writes Label Studio's image URLs.
 * CSRF: the only state-changing routes are POSTs, and each needs the per-session token (kept
   in the signed session cookie) in a form field or ``X-CSRF-Token`` header. A request
   authenticated by a bearer header carries no ambient credential and is exempt.
@@ -75,6 +77,8 @@ def _require_token():
         return None
     if _equal(request.cookies.get(COOKIE), cookie_value(token)):
         return None
+    if _signed_file(token):
+        return None
     given = request.args.get("token")
     if given is not None and request.method in SAFE_METHODS and _equal(given, token):
         rest = [(k, v) for k, v in request.args.items(multi=True) if k != "token"]
@@ -95,6 +99,23 @@ def _require_token():
     )
     response.headers["WWW-Authenticate"] = 'Bearer realm="tulip"'
     return response
+
+
+def _signed_file(token: str) -> bool:
+    """A GET of one stored image whose URL ``tulip review export`` signed with this token."""
+    if request.method not in SAFE_METHODS or request.endpoint != "files.raw":
+        return False
+    from auditor.review.interchange import file_signature
+    from pipelines.errors import InvalidPath
+    from pipelines.refs import normalize_path
+
+    args = request.view_args or {}
+    try:
+        path = normalize_path(str(args.get("path", "")))
+    except InvalidPath:
+        return False
+    expected = file_signature(token, str(args.get("repo")), str(args.get("commit")), path)
+    return _equal(request.args.get("sig"), expected)
 
 
 def csrf_token() -> str:

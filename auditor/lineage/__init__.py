@@ -30,6 +30,9 @@ attribute would call ``id`` is ``commit``/``job``/``export``, since node-link JS
                                     sha256, size, created
 ``audit:<repo>@<id>``               an output commit's own /audit.json: repo, commit, verdict,
                                     findings, by_severity, by_check, data, reference
+``review:<id>``                     a review of an audit's findings (``tulip_reviews``): review,
+                                    by, via, time, audit, data, fix, description, counts,
+                                    findings, record
 ``export:<id>``                     a mobile export from ``tulip_exports``: export, model,
                                     audit, forced, reason, targets, sha256, time, record
 ==================================  ==========================================================
@@ -39,8 +42,9 @@ Edge kinds: ``contains`` (repo → commit), ``parent`` (parent → child commit)
 ``input_of`` (input commit → job), ``produced`` (job → output commit), ``version_of`` (spec
 commit → pipeline version), ``spec_of`` (pipeline version → job), ``introduced`` (data commit →
 file version it added or changed), ``removed`` (data commit → file version it deleted or
-replaced), ``is_model``/``is_audit`` (commit → model/audit), ``exported`` (model → export) and
-``gated`` (audit → export).
+replaced), ``is_model``/``is_audit`` (commit → model/audit), ``exported`` (model → export),
+``gated`` (audit → export), ``reviewed`` (audit → review: the findings it decided; from the
+audited data commit when the audit was a file) and ``fixed`` (review → the fix commit it made).
 
 The queries do not follow every edge. A data commit's files are its content, not something
 derived from it, and a later commit on the same branch derives from an earlier one only
@@ -70,6 +74,7 @@ _EXPORTS = {
             *("EXPORTED", "FILE", "GATED", "INPUT_OF", "INTRODUCED", "IS_AUDIT", "IS_MODEL"),
             *("JOB", "MODEL", "NODE_TYPES", "OUTPUT", "PARENT", "PIPELINE", "PRODUCED"),
             *("PROVENANCE", "REMOVED", "REPO", "SCHEMA", "SPEC", "SPEC_OF", "VERSION_OF"),
+            *("REVIEW", "REVIEWED", "FIXED", "review_node"),
             *("LineageError", "as_commit", "audit_node", "changes", "children_of"),
             *("commit_node", "export_node", "file_class", "file_node", "has_files"),
             *("is_data_commit", "job_node", "model_node", "model_of", "parent_of"),

@@ -9,6 +9,7 @@ from typing import Any
 
 import networkx as nx
 
+from auditor.review.ledger import list_reviews
 from pipelines.backend import Backend
 from pipelines.errors import TulipError
 from pipelines.info import CommitInfo
@@ -16,6 +17,7 @@ from pipelines.layout import (
     AUDIT_FILE,
     EXPORTS_REPO,
     MODEL_FILES,
+    REVIEWS_REPO,
     SPEC_FILE,
     SPEC_SUFFIX,
     MalformedDocument,
@@ -32,6 +34,7 @@ from .graph import (
     EXPORT,
     EXPORTED,
     FILE,
+    FIXED,
     GATED,
     INPUT_OF,
     INTRODUCED,
@@ -46,6 +49,8 @@ from .graph import (
     PROVENANCE,
     REMOVED,
     REPO,
+    REVIEW,
+    REVIEWED,
     SCHEMA,
     SPEC,
     SPEC_OF,
@@ -59,6 +64,7 @@ from .graph import (
     model_node,
     pipeline_node,
     repo_node,
+    review_node,
 )
 
 
@@ -87,7 +93,7 @@ def build_graph(
     repos = {
         r.name: r
         for r in sorted(backend.list_repos(include_specs=True), key=lambda r: r.name)
-        if r.name != exports_repo
+        if r.name not in (exports_repo, REVIEWS_REPO)
     }
     commits: dict[str, list[CommitInfo]] = {}
     for name, info in repos.items():
@@ -137,6 +143,7 @@ def build_graph(
         ]
         add_file_versions(G, backend, data_repos, commits=commits)
     _add_exports(G, backend, exports_repo)
+    _add_reviews(G, backend)
     return G
 
 
@@ -517,3 +524,48 @@ def _add_exports(G: nx.MultiDiGraph, backend: Backend, exports_repo: str) -> Non
             src = audit_node(audit["repo"], audit["commit"])
             if src in G:
                 G.add_edge(src, node, key=GATED, kind=GATED)
+
+
+def _add_reviews(G: nx.MultiDiGraph, backend: Backend) -> None:
+    """Reviews that landed: audit → review → fix commit."""
+    for rec in list_reviews(backend):
+        doc = rec.document
+        audit = doc.get("audit") if isinstance(doc.get("audit"), dict) else None
+        data = doc.get("data") if isinstance(doc.get("data"), dict) else {}
+        fix = rec.fix
+        node = review_node(rec.id)
+        G.add_node(
+            node,
+            type=REVIEW,
+            label=f"review {rec.id[:8]} by {doc.get('by')}",
+            review=rec.id,
+            by=doc.get("by"),
+            via=doc.get("via"),
+            created=_timestamp(doc.get("time")),
+            audit=audit,
+            data={"repo": data.get("repo"), "commit": data.get("commit")},
+            fix=None if fix is None else {"repo": fix.get("repo"), "commit": fix.get("commit")},
+            description=doc.get("description"),
+            counts=dict(doc.get("counts") or {}),
+            findings=len(doc.get("findings") or []),
+            record={"repo": REVIEWS_REPO, "commit": rec.commit, "path": rec.path},
+        )
+        source = audit_node(audit["repo"], audit["commit"]) if audit else None
+        if source is None or source not in G:
+            source = commit_node(str(data.get("repo")), str(data.get("commit")))
+        if source in G:
+            G.add_edge(source, node, key=REVIEWED, kind=REVIEWED)
+        if fix is not None:
+            target = commit_node(fix["repo"], fix["commit"])
+            if target in G:
+                G.add_edge(node, target, key=FIXED, kind=FIXED)
+
+
+def _timestamp(text) -> float | None:
+    """An ISO-8601 time of a record as POSIX seconds, as the graph keeps times."""
+    import datetime as dt
+
+    try:
+        return dt.datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

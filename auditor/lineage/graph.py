@@ -14,7 +14,7 @@ SCHEMA = "tulip.lineage/v1"
 
 
 # Node types
-REPO, COMMIT, PIPELINE, JOB, FILE, MODEL, AUDIT, EXPORT = (
+REPO, COMMIT, PIPELINE, JOB, FILE, MODEL, AUDIT, REVIEW, EXPORT = (
     "repo",
     "commit",
     "pipeline",
@@ -22,9 +22,10 @@ REPO, COMMIT, PIPELINE, JOB, FILE, MODEL, AUDIT, EXPORT = (
     "file",
     "model",
     "audit",
+    "review",
     "export",
 )
-NODE_TYPES = (REPO, COMMIT, PIPELINE, JOB, FILE, MODEL, AUDIT, EXPORT)
+NODE_TYPES = (REPO, COMMIT, PIPELINE, JOB, FILE, MODEL, AUDIT, REVIEW, EXPORT)
 
 # Commit kinds
 DATA, SPEC, OUTPUT = "data", "spec", "output"
@@ -43,6 +44,8 @@ IS_MODEL = "is_model"
 IS_AUDIT = "is_audit"
 EXPORTED = "exported"
 GATED = "gated"
+REVIEWED = "reviewed"
+FIXED = "fixed"
 EDGE_KINDS = (
     CONTAINS,
     PARENT,
@@ -57,11 +60,14 @@ EDGE_KINDS = (
     IS_AUDIT,
     EXPORTED,
     GATED,
+    REVIEWED,
+    FIXED,
 )
 
 # What "derived from" means for the queries: everything but containment, history and content.
 DERIVATION = frozenset(
     {PROVENANCE, INPUT_OF, PRODUCED, VERSION_OF, SPEC_OF, IS_MODEL, IS_AUDIT, EXPORTED, GATED}
+    | {REVIEWED, FIXED}
 )
 
 
@@ -98,6 +104,10 @@ def model_node(repo: str, commit_id: str) -> str:
 
 def audit_node(repo: str, commit_id: str) -> str:
     return f"audit:{repo}@{commit_id}"
+
+
+def review_node(review_id: str) -> str:
+    return f"review:{review_id}"
 
 
 def export_node(export_id: str) -> str:

@@ -27,6 +27,7 @@ from .graph import (
     PIPELINE,
     REMOVED,
     REPO,
+    REVIEW,
 )
 
 _TIME_KEYS = ("created", "started", "finished")
@@ -113,6 +114,7 @@ _DOT_STYLE = {
     MODEL: ("box3d", "filled", "#d9f2d9"),
     AUDIT: ("octagon", "filled", "#fff3c4"),
     EXPORT: ("cds", "filled", "#e6d9f2"),
+    REVIEW: ("hexagon", "filled", "#d9eef2"),
 }
 _FAIL_FILL = "#f8c9c9"
 
@@ -208,6 +210,12 @@ def describe(attrs: dict) -> str:
         checks = ", ".join(f"{k} {v}" for k, v in (attrs.get("by_check") or {}).items())
         return f"{attrs.get('verdict')}: {attrs.get('findings')} findings" + (
             f" ({checks})" if checks else ""
+        )
+    if t == REVIEW:
+        counts = ", ".join(f"{k} {v}" for k, v in (attrs.get("counts") or {}).items() if v)
+        fix = attrs.get("fix") or {}
+        return f"by {attrs.get('by')}: {counts or 'no changes'}" + (
+            f" -> {fix.get('repo')}@{str(fix.get('commit'))[:8]}" if fix else ""
         )
     if t == EXPORT:
         forced = " FORCED" if attrs.get("forced") else ""

@@ -42,6 +42,7 @@ from ..backend import (
 )
 from ..datums import enumerate_datums
 from ..errors import (
+    BranchMoved,
     BranchNotFound,
     CommitConflict,
     CommitNotFound,
@@ -136,15 +137,24 @@ def new_id() -> str:
 class _Writer(CommitWriter):
     """Stages puts and deletes; blobs go to the object store as they come."""
 
-    def __init__(self, store: EmbeddedStore, repo: str, branch: str, description: str):
+    def __init__(
+        self,
+        store: EmbeddedStore,
+        repo: str,
+        branch: str,
+        description: str,
+        expect_head: str | None = None,
+    ):
         self.store = store
         self.repo = repo
         self.branch = branch
         self.description = description
+        self.expect_head = expect_head
         self.started = time.time()
         self._id = new_id()
         # Ordered operations: ("put", path, hash, size) or ("delete", path)
         self.ops: list[tuple] = []
+        self.metadata: dict[str, str] = {}
 
     @property
     def id(self) -> str:
@@ -181,11 +191,20 @@ class _Writer(CommitWriter):
     def delete(self, path: str) -> None:
         self.ops.append(("delete", normalize_path(path)))
 
+    def copy(self, path: str, source: FileInfo) -> None:
+        if source.type != "file" or not source.hash:
+            raise InvalidPath(f"{source.path} in {source.repo}@{source.commit} is not a file")
+        self.ops.append(("put", file_path(path), source.hash, source.size))
+
+    def set_metadata(self, metadata: dict[str, str]) -> None:
+        self.metadata.update({str(k): str(v) for k, v in metadata.items()})
+
 
 class EmbeddedStore(Backend, Checkable, Collectable, LocalBlobs, LocalServices):
     """SQLite metadata plus content-addressed blobs under one root directory."""
 
     name = "embedded"
+    sha256_hashes = True
 
     def __init__(self, root: Path | str, *, create: bool = True):
         self.root = Path(root).absolute()
@@ -351,7 +370,12 @@ class EmbeddedStore(Backend, Checkable, Collectable, LocalBlobs, LocalServices):
     # -- commits --------------------------------------------------------------------------
     @contextmanager
     def start_commit(
-        self, repo: str, branch: str = "master", *, description: str = ""
+        self,
+        repo: str,
+        branch: str = "master",
+        *,
+        description: str = "",
+        expect_head: str | None = None,
     ) -> Iterator[_Writer]:
         _check_name(branch, "branch")
         row = self._require_repo(self.db.conn, repo)
@@ -359,7 +383,7 @@ class EmbeddedStore(Backend, Checkable, Collectable, LocalBlobs, LocalServices):
             raise CommitConflict(
                 f"repo {repo!r} is written by pipeline {row['pipeline']}; put data in its input repos instead"
             )
-        writer = _Writer(self, repo, branch, description)
+        writer = _Writer(self, repo, branch, description, expect_head)
         yield writer
         self._finish_user_commit(writer)
 
@@ -379,9 +403,16 @@ class EmbeddedStore(Backend, Checkable, Collectable, LocalBlobs, LocalServices):
             # The parent is the head when the commit lands, not when it started: two writers
             # of one branch serialise on the write lock and both commits are kept, in order.
             parent = self._head(conn, w.repo, w.branch)
+            if w.expect_head is not None and parent != w.expect_head:
+                raise BranchMoved(
+                    f"{w.repo}@{w.branch} moved: its head is {parent}, not {w.expect_head}; "
+                    "nothing was committed"
+                )
             commits.insert(
                 self.db, conn, w.repo, w.id, w.branch, USER, parent, w.started, w.description
             )
+            if w.metadata:
+                commits.set_metadata(conn, w.repo, w.id, w.metadata)
             if parent:
                 manifests.copy(conn, w.repo, parent, w.id)
             manifests.apply(conn, w.repo, w.id, w.ops, branch=w.branch)

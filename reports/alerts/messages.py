@@ -75,6 +75,15 @@ def slack_message(event: Event) -> dict:
             lines.append(
                 f"• `{_slack_escape(f.get('check', '?'))}` {_slack_escape(f.get('message', ''))}"
             )
+    review = d.get("review") if isinstance(d.get("review"), dict) else None
+    if review:
+        fix = review.get("fix") if isinstance(review.get("fix"), dict) else {}
+        lines.append(
+            f"fixed by review `{_slack_escape(str(review.get('id'))[:12])}` of "
+            f"`{_slack_escape(review.get('audit'))}` by {_slack_escape(review.get('by'))}: "
+            f"`{_slack_escape(fix.get('repo'))}@{_slack_escape(str(fix.get('commit'))[:10])}` "
+            f"{_slack_escape(fix.get('description') or '')}"
+        )
     blamed = [b for b in d.get("blamed_commits") or d.get("blamed") or [] if isinstance(b, dict)]
     if blamed:
         lines.append(

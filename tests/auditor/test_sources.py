@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from auditor.sources import (
-    EmbeddingCache,
     class_files_in_dir,
     embed_images,
     embed_output_for,
@@ -19,6 +18,7 @@ from auditor.sources import (
 )
 from pipelines.errors import TulipError
 from tests.stand_ins import embed_spec
+from training.embedding_cache import EmbeddingCache
 
 
 def test_the_cache_keeps_entries_by_architecture_and_hash_and_ignores_a_torn_file(tmp_path):

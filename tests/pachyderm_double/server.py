@@ -355,15 +355,37 @@ class Double:
                     )
                 ops.append(("add", req.add_file.path, req.add_file.raw or b""))
             elif req.is_set("copy_file"):
-                raise Status(
-                    grpc.StatusCode.UNIMPLEMENTED, "the protocol double does not copy files"
-                )
+                ops.extend(self._copied(req.copy_file))
         if target is None:
             raise failed("set_commit must be the first request of a ModifyFile stream")
         with self.s.lock:
             self.s.modify(self.resolve(target), ops)
             self.s.changed.notify_all()
         return Empty()
+
+    def _copied(self, copy: pfs.CopyFile) -> list[tuple[str, str, bytes]]:
+        """CopyFile (driver copyFile): the file, or every file under the directory, of a
+        readable source commit, written at ``dst`` (overwriting unless ``append``)."""
+        with self.s.lock:
+            src = self._readable(copy.src.commit)
+            base = clean_path(copy.src.path)
+            found = {
+                p: f
+                for p, f in src.files.items()
+                if p == base or p.startswith(base.rstrip("/") + "/")
+            }
+        if not found:
+            raise not_found(
+                f"file {base} not found in repo {repo_str(src.repo)} at commit {src.id}"
+            )
+        dst = clean_path(copy.dst)
+        ops: list[tuple[str, str, bytes]] = []
+        for p, f in sorted(found.items()):
+            target = dst if p == base else dst.rstrip("/") + p[len(base) :]
+            if not copy.append:
+                ops.append(("delete", target, b""))
+            ops.append(("add", target, f.data))
+        return ops
 
     def _readable(self, commit: pfs.Commit) -> CommitRec:
         # driver openCommit: an open commit reads as its parent plus what was written so far

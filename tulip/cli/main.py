@@ -49,6 +49,7 @@ def _register() -> None:
     for name in (
         "audit_cmd",
         "lineage_cmd",
+        "review_cmd",
         "serve_cmd",
         "mobile_cmd",
         "demo_cmd",
