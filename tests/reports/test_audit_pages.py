@@ -46,7 +46,7 @@ def _doc(n: int = 730) -> dict:
 @pytest.fixture
 def audit_store(tmp_path, monkeypatch):
     monkeypatch.setenv("TULIP_NO_AUTORUN", "1")
-    from pipelines.store import EmbeddedStore
+    from pipelines.embedded.store import EmbeddedStore
 
     store = EmbeddedStore(tmp_path / "store")
     store.create_repo("Audit")
