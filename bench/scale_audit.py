@@ -201,7 +201,7 @@ def page_latency(*, duration: int = 10, connections: int = 8) -> dict:
     from report_latency import LUA, fetch, start_server, wrk
 
     os.environ["TULIP_NO_AUTORUN"] = "1"
-    from pipelines.store import EmbeddedStore
+    from pipelines.embedded.store import EmbeddedStore
 
     work = Path(tempfile.mkdtemp(prefix="tulip-scale-page-"))
     try:
