@@ -182,6 +182,17 @@ def _neighbour_votes(
     return (votes * n + 0.1) / (n + 0.1 * k)  # a little smoothing: no hard zeros
 
 
+def _older_classes_only(b: np.ndarray, y: np.ndarray, k: int, least: int) -> np.ndarray:
+    """batch, with the images of a class that had fewer than ``least`` images before their
+    commit counted as old (-1): a class new in a commit has no older images to be judged by
+    (whether it is a real class is new_label's and lookalike_class's question)."""
+    b = b.copy()
+    for j in np.unique(b[b >= 0]):
+        before = np.bincount(y[b < j], minlength=k)
+        b[(b == j) & (before[y] < least)] = -1
+    return b
+
+
 def commit_groups(groups: np.ndarray, batch: np.ndarray | None, codes: np.ndarray) -> np.ndarray:
     """Fold groups: copy groups, and one group per (commit, class) for images the commits
     since the baseline added (ids past every copy-group id)."""
@@ -298,7 +309,7 @@ def label_scores(
     y = np.searchsorted(classes, merged[rows])
     b = None
     if batch is not None and (np.asarray(batch) >= 0).any():
-        b = np.asarray(batch, dtype=np.int64)[rows]
+        b = _older_classes_only(np.asarray(batch, dtype=np.int64)[rows], y, len(classes), folds)
     g = group_ids[rows]
     folds_g = commit_groups(g, b, y)
     if features is None:

@@ -110,7 +110,11 @@ def test_run_audit_tests_the_commits_since_the_baseline():
 
     x, labels, paths, batch = _history([("a", 1, 30)])
     data = EmbeddingSet(
-        paths=paths, labels=labels, sha256=[f"{i:064x}" for i in range(len(x))], vectors=x
+        paths=paths,
+        labels=labels,
+        sha256=[f"{i:064x}" for i in range(len(x))],
+        vectors=x,
+        architecture="synthetic",
     )
     commit = "9" * 32
     added = {p: commit for p, b in zip(paths, batch, strict=True) if b == 0}
