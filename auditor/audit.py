@@ -99,6 +99,20 @@ class AuditOutOfMemory(TulipError):
     """An audit step needed more memory than the machine has."""
 
 
+#: the way out of an audit too large for the machine's memory (the sampling option first)
+OUT_OF_MEMORY_ADVICE = (
+    "sample the class-level tests harder (a policy file with [class_overlap], "
+    "[lookalike_class] and [drift] sample_per_class = 500), audit a subset of the "
+    "classes, or use a machine with more memory"
+)
+
+
+def out_of_memory(where: str, rows: int | None = None) -> AuditOutOfMemory:
+    """The error for a MemoryError raised ``where`` (a step, or reading the embeddings)."""
+    size = f" of {rows:,} images" if rows else ""
+    return AuditOutOfMemory(f"the audit{size} ran out of memory {where}; {OUT_OF_MEMORY_ADVICE}")
+
+
 class _Clock:
     def __init__(self, progress: Progress | None = None, rows: int = 0) -> None:
         self.timings: dict[str, float] = {}
@@ -112,12 +126,7 @@ class _Clock:
         try:
             return fn()
         except MemoryError:
-            raise AuditOutOfMemory(
-                f"the audit of {self.rows:,} images ran out of memory in its {name} step; "
-                "sample the class-level tests harder (a policy file with [class_overlap], "
-                "[lookalike_class] and [drift] sample_per_class = 500), audit a subset of the "
-                "classes, or use a machine with more memory"
-            ) from None
+            raise out_of_memory(f"in its {name} step", self.rows) from None
         finally:
             self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - t, 4)
 
