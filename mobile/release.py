@@ -12,7 +12,9 @@ and the override is written into the manifest, the model card and the export rec
 1. the commit's job failed or was blocked (``error`` is set): ``ModelNotPublished``;
 2. no audit: no commit with ``/audit.json`` among the commit's inputs (``GateBlocked``);
 3. the gate: an audit that is not a ``tulip.audit/v1`` document, that failed, or that is of
-   other data than the model's (``GateBlocked``).
+   other data than the model's (``GateBlocked``);
+4. an app whose TensorFlow Lite runtime cannot load the model, when Convert kept no variant
+   that it can (``RuntimeTooOld``, exit 2; ``mobile.runtime``).
 
 Both errors exit 3 from the CLI. Library code only: nothing here prints or exits.
 """
@@ -35,7 +37,13 @@ from pipelines.layout import AUDIT_FILE, GATE_BLOCKED, TFLITE_FILE, VARIANTS_DIR
 
 from . import metadata
 from . import runtime as runtimes
-from .errors import ExportNotRecorded, ExportTargetError, ModelNotPublished, OverrideWithoutReason
+from .errors import (
+    ExportNotRecorded,
+    ExportTargetError,
+    ModelNotPublished,
+    OverrideWithoutReason,
+    RuntimeTooOld,
+)
 from .release_check import check_release
 from .source import ModelSource, load_model_source
 
@@ -153,16 +161,20 @@ def export_release(
     objections = gate_objections(source)
     if objections and not force:
         raise _refusal(source, objections)
+    targets = {
+        p: given or runtimes.DEFAULT_RUNTIMES[p]
+        for p, root, given in (("android", android, android_runtime), ("ios", ios, ios_runtime))
+        if root
+    }
+    try:
+        choice = choose_runtime(backend, source, targets)
+    except RuntimeTooOld as e:
+        if not force:
+            raise
+        objections = [*objections, str(e)]  # forced: the published model, and it is recorded
+        need = runtimes.required_runtime(source.content)
+        choice = runtimes.RuntimeChoice(None, source.content, need, need, targets)
     override = reason if objections else None
-    choice = choose_runtime(
-        backend,
-        source,
-        {
-            p: given or runtimes.DEFAULT_RUNTIMES[p]
-            for p, root, given in (("android", android, android_runtime), ("ios", ios, ios_runtime))
-            if root
-        },
-    )
     checked = check_release(backend, source) if device_check else None
     when = (exported_at or _dt.datetime.now(_dt.UTC)).astimezone(_dt.UTC)
     stamped = metadata.embed_manifest(
