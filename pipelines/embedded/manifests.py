@@ -20,6 +20,7 @@ manifest first, else the commit is stored whole, as if it had no parent.
 
 from __future__ import annotations
 
+import functools
 import heapq
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -385,13 +386,22 @@ def ancestry(conn: Connection, repo: str, cid: str) -> list[str]:
 
 # -- writing ---------------------------------------------------------------------------------
 def _store_changes(
-    conn: Connection, repo: str, cid: str, parent: str | None, staged: dict[str, Entry]
+    conn: Connection,
+    repo: str,
+    cid: str,
+    parent: str | None,
+    staged: dict[str, Entry],
+    known: dict[str, Entry] | None = None,
 ) -> None:
     """Set the commit's changes for these paths to ``staged`` (None: deleted), against the
-    parent's files; a path set back to its parent's value is no change."""
+    parent's files (``known``: those already fetched); a path set back to its parent's value
+    is no change."""
     if not staged:
         return
-    old = lookup_many(conn, repo, parent, staged)
+    old = dict(known or {})
+    missing = [p for p in staged if p not in old]
+    if missing and parent is not None:
+        old.update(lookup_many(conn, repo, parent, missing))
     drop, rows = [], []
     for p, new in staged.items():
         before = old.get(p)
@@ -458,7 +468,7 @@ def apply(conn: Connection, repo: str, cid: str, ops: Iterable[Op], *, branch: s
         else:
             view.put(op[1], (op[2], op[3]))
     conn.execute("DELETE FROM file_changes WHERE repo = ? AND commit_id = ?", (repo, cid))
-    _store_changes(conn, repo, cid, parent, view.staged)
+    _store_changes(conn, repo, cid, parent, view.staged, view.parent_files)
     _seal(conn, repo, cid)
 
 
@@ -484,10 +494,15 @@ class _View:
         return self.parent_files.get(p) is not None
 
     def _parent_under(self, p: str) -> list[str]:
-        """The parent's files under directory ``p`` that no staged change replaced."""
+        """The parent's files under directory ``p`` (kept in ``parent_files`` as found)."""
         if p not in self.maybe_dirs:
             return []
-        return [f for f, _h, _s in walk(self.conn, self.repo, self.parent, p) if f != p]
+        found = []
+        for f, h, s in walk(self.conn, self.repo, self.parent, p):
+            if f != p:
+                self.parent_files[f] = (h, s)
+                found.append(f)
+        return found
 
     def _set(self, p: str, entry: Entry) -> None:
         was_live = self.staged.get(p) is not None
@@ -526,9 +541,16 @@ class _View:
             self._set(f, None)
 
 
-def _ancestors(path: str) -> list[str]:
-    parts = path.strip("/").split("/")
-    return ["/" + "/".join(parts[:i]) for i in range(1, len(parts))]
+def _ancestors(path: str) -> tuple[str, ...]:
+    """The directories above a path, outermost first ('/a/b/c' -> ('/a', '/a/b'))."""
+    return _dir_chain(path.rsplit("/", 1)[0])
+
+
+@functools.lru_cache(maxsize=65536)
+def _dir_chain(directory: str) -> tuple[str, ...]:
+    if not directory:
+        return ()
+    return (*_dir_chain(directory.rsplit("/", 1)[0]), directory)
 
 
 # -- maintenance -----------------------------------------------------------------------------
