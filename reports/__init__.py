@@ -24,7 +24,7 @@ def create_app(config: dict | None = None):
     from . import request_store, security
     from .cache import caches
     from .templating import install_filters
-    from .views import alerts, audits, commits, files, lineage, models, overview, thumbs
+    from .views import alerts, audits, commits, files, lineage, models, overview, review, thumbs
 
     app = Flask(__name__)
     root = Path(os.environ.get("TULIP_ROOT") or ".tulip")
@@ -50,6 +50,6 @@ def create_app(config: dict | None = None):
     request_store.init_app(app)
     security.init_app(app)
     install_filters(app.jinja_env)
-    for module in (overview, audits, lineage, models, commits, thumbs, files, alerts):
+    for module in (overview, audits, review, lineage, models, commits, thumbs, files, alerts):
         app.register_blueprint(module.bp)
     return app

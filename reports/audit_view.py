@@ -69,6 +69,21 @@ class Finding:
     def title(self) -> str:
         return CHECK_TITLES.get(self.check, self.check.replace("_", " "))
 
+    @property
+    def id(self) -> str:
+        """The finding's stable id (``auditor.findings``), which review decisions name."""
+        from auditor.findings import id_of
+
+        return id_of({"check": self.check, "classes": self.classes, "files": self.files,
+                      **({"id": self.extra["id"]} if "id" in self.extra else {})})  # fmt: skip
+
+    @property
+    def class_level(self) -> bool:
+        """A finding about a class as a whole: reviewed by a rename or merge, not per file."""
+        from auditor.findings import CLASS_LEVEL
+
+        return self.check in CLASS_LEVEL
+
 
 @dataclass
 class CheckGroup:

@@ -266,6 +266,7 @@ def render_report(
         thumb_src=thumb_src,
         commit_href=lambda repo, commit: None,
         standalone=True,
+        shown_per_check=FINDINGS_SHOWN_PER_CHECK,
         title=shown_title,
         audit_commit=audit_commit,
         generated=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),

@@ -1,5 +1,5 @@
 """Alerts: the outbox's events with their delivery state per endpoint, and the one
-state-changing route of the server, ``POST /alerts/<id>/retry`` (CSRF-checked in
+state-changing route of the alerts, ``POST /alerts/<id>/retry`` (CSRF-checked in
 ``reports.security``; a GET there is a 405, never a change)."""
 
 from __future__ import annotations

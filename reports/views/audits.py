@@ -212,6 +212,7 @@ def page(repo: str, ref: str):
         page_url=page_url,
         thumb_src=thumb_src,
         commit_href=commit_href,
+        review_url=url_for("review.submit", repo=repo, ref=p.commit.id),
     )
 
 

@@ -157,3 +157,36 @@ def test_known_labels_alone_make_unknown_labels_new():
     r = run_audit(data, data_ref=REF, known_labels={"daisy", "roses", "tulips"})
     assert _checks(r) == [("new_label", "warn", ("lilies",))]
     assert r.document["class_stats"]["lilies"]["new"] is True
+
+
+def test_a_step_that_runs_out_of_memory_says_so_and_suggests_sampling(monkeypatch):
+    from auditor import audit as audit_module
+
+    def no_memory(*_a, **_kw):
+        raise MemoryError
+
+    monkeypatch.setattr(audit_module, "label_scores", no_memory)
+    with pytest.raises(audit_module.AuditOutOfMemory) as err:
+        run_audit(make(BASE), data_ref=REF)
+    message = str(err.value)
+    assert "90 images ran out of memory in its label_issue step" in message
+    assert "sample_per_class = 500" in message
+    assert isinstance(err.value, TulipError)  # the CLI prints it, exit 2, no traceback
+    # the option it suggests is one the policy accepts
+    sampled = Policy.from_mapping(
+        {c: {"sample_per_class": 500} for c in ("class_overlap", "lookalike_class", "drift")}
+    )
+    assert sampled.settings["class_overlap"]["sample_per_class"] == 500
+
+
+def test_progress_reports_every_step_in_order_and_ends_done():
+    from auditor.audit import STEPS
+
+    calls = []
+    run_audit(make(BASE), data_ref=REF, progress=lambda *c: calls.append(c))
+    assert calls[-1] == ("done", len(STEPS), len(STEPS))
+    steps = [c[0] for c in calls[:-1]]
+    assert steps == sorted(steps, key=STEPS.index), "steps out of order"
+    assert {"neighbours", "class_overlap", "label_issue"} <= set(steps)
+    assert all(total == len(STEPS) for _s, _d, total in calls)
+    assert [d for _s, d, _t in calls] == sorted(d for _s, d, _t in calls)

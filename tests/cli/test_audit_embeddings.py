@@ -73,3 +73,69 @@ def test_a_missing_array_and_bad_usage_exit_2(tulip_cli, tmp_path):
     proc = tulip_cli("audit", "--embeddings", str(tmp_path / "e.npz"), "--dir", str(tmp_path),
                      check=False)  # fmt: skip
     assert proc.returncode == 2 and b"give one of" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("target", "where"),
+    [
+        ("auditor.external.read_embeddings", "while reading its embeddings"),
+        ("auditor.audit.label_scores", "in its label_issue step"),
+    ],
+)
+def test_running_out_of_memory_exits_2_with_the_sampling_advice_not_a_traceback(
+    tmp_path, capsys, monkeypatch, target, where
+):
+    """The real entry point in this process, so the allocation can be made to fail."""
+    import importlib
+
+    from tulip.cli.main import main
+
+    module, name = target.rsplit(".", 1)
+
+    def no_memory(*_a, **_kw):
+        raise MemoryError
+
+    monkeypatch.setattr(importlib.import_module(module), name, no_memory)
+    data = make([("a", 0, 30), ("b", 1, 30)], seed=2)
+    with pytest.raises(SystemExit) as done:
+        main(["--quiet", "audit", "--embeddings", _save(tmp_path / "e.npz", data)])
+    err = capsys.readouterr().err
+    assert done.value.code == 2, err
+    assert f"ran out of memory {where}" in err and "sample_per_class = 500" in err
+    assert "Traceback" not in err and "unexpected error" not in err
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_a_bar_follows_the_audit_steps_and_quiet_turns_it_off(tmp_path, monkeypatch, quiet):
+    from tulip.cli import audit_cmd
+    from tulip.cli.base import Settings
+
+    bars = []
+
+    class Bar:
+        def __init__(self, total, desc, **_kw):
+            self.total, self.desc, self.n, self.postfix, self.closed = total, desc, 0, [], False
+            bars.append(self)
+
+        def set_postfix_str(self, text, refresh=True):
+            self.postfix.append(text)
+
+        def refresh(self):
+            pass
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(audit_cmd.out, "progress_bar", Bar)
+    from auditor import audit_embeddings
+
+    data = make([("a", 0, 30), ("b", 1, 30)], seed=2)
+    audit_embeddings(
+        _save(tmp_path / "e.npz", data), progress=audit_cmd._step_progress(Settings(quiet=quiet))
+    )
+    if quiet:
+        assert bars == []
+        return
+    (bar,) = bars
+    assert bar.desc == "audit" and bar.n == bar.total and bar.closed
+    assert bar.postfix[0] == "neighbours" and "label_issue" in bar.postfix

@@ -158,8 +158,9 @@ class Browser:
                                               h: i.naturalHeight}})))"""
         )
 
-    def click(self, selector: str, timeout: float = 30) -> None:
-        """A real mouse click at the centre of the element, then wait for the next page load."""
+    def click(self, selector: str, timeout: float = 30, *, navigates: bool = True) -> None:
+        """A real mouse click at the centre of the element, then (``navigates``) wait for the
+        next page load."""
         box = self.eval(
             f"""(() => {{ const el = document.querySelector({json.dumps(selector)});
                  if (!el) return null; el.scrollIntoView({{block: "center"}});
@@ -171,7 +172,25 @@ class Browser:
         x, y = box
         for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
             self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
-        self.wait_event("Page.loadEventFired", timeout, after=mark)
+        if navigates:
+            self.wait_event("Page.loadEventFired", timeout, after=mark)
+
+    def press(self, key: str) -> None:
+        """A real key press (keyDown with its text, then keyUp) on the focused page."""
+        code = f"Key{key.upper()}" if len(key) == 1 and key.isalpha() else key
+        self.call("Input.dispatchKeyEvent", type="keyDown", key=key, code=code, text=key)
+        self.call("Input.dispatchKeyEvent", type="keyUp", key=key, code=code)
+
+    def wait_for(self, expression: str, timeout: float = 30) -> Any:
+        """Poll ``expression`` until it is truthy; its value."""
+        deadline = time.time() + timeout
+        while True:
+            value = self.eval(expression)
+            if value:
+                return value
+            if time.time() > deadline:
+                raise CDPError(f"{expression[:80]} still falsy after {timeout} s")
+            time.sleep(0.05)
 
     def screenshot(self, path: Path) -> Path:
         data = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)["data"]

@@ -149,6 +149,52 @@ def test_report_without_images_or_extras_still_renders():
     assert "PASS" in html and "No findings" in html
 
 
+def test_a_large_audit_keeps_the_top_findings_of_each_check_and_counts_the_rest():
+    """50k findings would make a file of tens of megabytes: the page and its embedded JSON keep
+    the best-scored FINDINGS_SHOWN_PER_CHECK of each check, and say how many more there are."""
+    from reports.audit_view import FINDINGS_SHOWN_PER_CHECK as TOP
+
+    doc = _doc({"a": "", "b": ""})
+    n_issues = TOP + 140
+    doc["findings"] += [
+        {
+            "check": "label_issue",
+            "severity": "warn",
+            "classes": ["a", "b"],
+            "score": round(0.1 + i / (2 * n_issues), 5),
+            "files": [f"/a/issue{i:04d}.jpg"],
+            "introduced_by": [],
+            "message": f"/a/issue{i:04d}.jpg looks like b",
+        }
+        for i in range(n_issues)
+    ]
+    doc["findings"] += [
+        {"check": "duplicate", "severity": "info", "classes": ["a"], "score": 0.99,
+         "files": [f"/a/d{i}.jpg", f"/a/e{i}.jpg"], "introduced_by": [], "message": f"copy {i}"}
+        for i in range(3)
+    ]  # fmt: skip
+    html = render_report(doc)
+    # the best-scored issue is shown, the worst one kept back
+    assert f"issue{n_issues - 1:04d}.jpg" in html
+    assert "issue0000.jpg" not in html
+    assert "and 140 more label_issue findings" in html
+    assert f"keeps the top {TOP} findings of each check" in html
+    block = re.search(
+        r'<script type="application/json" id="audit-data">(.*?)</script>', html, re.S
+    ).group(1)
+    kept = json.loads(block)
+    assert kept["findings_omitted"] == {"label_issue": 140}
+    by_check = {}
+    for f in kept["findings"]:
+        by_check[f["check"]] = by_check.get(f["check"], 0) + 1
+    assert by_check == {"class_overlap": 1, "label_issue": TOP, "duplicate": 3}
+    # the kept issues are exactly the top ones by score
+    kept_scores = sorted(f["score"] for f in kept["findings"] if f["check"] == "label_issue")
+    assert kept_scores[0] > max(f["score"] for f in doc["findings"][1 : 1 + n_issues - TOP]), (
+        "a lower-scored issue was kept over a higher one"
+    )
+
+
 def test_lineage_is_drawn_from_node_link_json():
     link = {
         "graph": {"center": "commit:flowers@" + "c" * 32},

@@ -129,6 +129,45 @@ def audit(
         raise click.UsageError("--reference-embeddings goes with --embeddings")
     if reference is not None and embeddings is not None:
         raise click.UsageError("with --embeddings, give the gallery as --reference-embeddings")
+    try:
+        backend, result = _run(
+            s, ref, folder, reference, embeddings, reference_embeddings, policy, architecture
+        )
+    except MemoryError:
+        # outside a step (reading the embeddings, gathering them from the store): the same
+        # advice as a step's AuditOutOfMemory, never a traceback
+        from auditor.audit import out_of_memory
+
+        raise out_of_memory("while reading its embeddings") from None
+    doc = result.document
+    failed = doc["verdict"] == "fail" or (fail_on == "warn" and doc["verdict"] == "warn")
+    refusal = s.refuse_after_output(Refused() if failed else None)
+    if report is not None:
+        if embeddings is not None:
+            from reports.standalone import write_report
+
+            write_report(report, doc)  # no images: the file holds only embeddings
+        else:
+            _write_report(doc, report, backend, folder, reference)
+    if output == "json":
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        _print_findings(doc)
+    if refusal is not None:
+        raise refusal
+
+
+def _run(
+    s: Settings,
+    ref: str | None,
+    folder: Path | None,
+    reference: str | None,
+    embeddings: Path | None,
+    reference_embeddings: Path | None,
+    policy: Path | None,
+    architecture: str | None,
+):
+    """(backend or None, AuditResult) of the one input given."""
     if embeddings is not None:
         from auditor import audit_embeddings
 
@@ -165,22 +204,7 @@ def audit(
             architecture=architecture,
             progress=_progress(s),
         )
-    doc = result.document
-    failed = doc["verdict"] == "fail" or (fail_on == "warn" and doc["verdict"] == "warn")
-    refusal = s.refuse_after_output(Refused() if failed else None)
-    if report is not None:
-        if embeddings is not None:
-            from reports.standalone import write_report
-
-            write_report(report, doc)  # no images: the file holds only embeddings
-        else:
-            _write_report(doc, report, backend, folder, reference)
-    if output == "json":
-        click.echo(json.dumps(doc, indent=2))
-    else:
-        _print_findings(doc)
-    if refusal is not None:
-        raise refusal
+    return backend, result
 
 
 def _print_findings(doc: dict) -> None:
