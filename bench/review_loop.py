@@ -187,7 +187,7 @@ def relabel_effect(seeds: list[int], rate: float = 0.05) -> dict:
 
     return {
         "rate": rate,
-        "test_images": int(len(te)),
+        "test_images": len(te),
         "per_seed": rows,
         **{k: mean(k) for k in ("noisy", "reviewed", "true", "wrong_before", "wrong_after")},
         "relabels": mean("relabels"),
