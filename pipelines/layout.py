@@ -26,6 +26,7 @@ from .errors import FileNotFound, TulipError
 from .info import CommitInfo, FileInfo
 
 SPEC_SUFFIX = ".spec"
+PACHYDERM_PROJECT = "default"  # the Pachyderm project Tulip's repos and pipelines live in
 SPEC_FILE = "/spec.json"
 
 # The pipelines of the seed, by the names their specs give them (pipelines/*.json).

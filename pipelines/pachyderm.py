@@ -96,7 +96,7 @@ from .info import (
     PipelineInfo,
     RepoInfo,
 )
-from .layout import PLACEHOLDER_IMAGE, SPEC_FILE, SPEC_SUFFIX
+from .layout import PACHYDERM_PROJECT, PLACEHOLDER_IMAGE, SPEC_FILE, SPEC_SUFFIX
 from .refs import COMMIT_ID, NAME_CHARS, normalize_path
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ PACHD_ADDRESS_ENV = "PACHD_ADDRESS"
 PEER_HOST_ENV = sdk_constants.PACHD_SERVICE_HOST_ENV  # PACHD_PEER_SERVICE_HOST
 PEER_PORT_ENV = sdk_constants.PACHD_SERVICE_PORT_ENV  # PACHD_PEER_SERVICE_PORT
 CONNECT_TIMEOUT = 4.0  # seconds to reach pachd before giving up
-PROJECT = "default"
+PROJECT = PACHYDERM_PROJECT
 CHUNK = 4 * 1024 * 1024  # bytes per ModifyFile message (pachd's limit is 20 MiB)
 
 _JOB_STATES = {

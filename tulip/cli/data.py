@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from pipelines import protojson
 from pipelines.errors import InvalidReference
 from pipelines.refs import normalize_path, parse_ref
 
@@ -42,10 +43,13 @@ def create_repo(s: Settings, name: str, description: str) -> None:
 @list_.command("repo")
 @click.option("--all", "include_specs", is_flag=True, help="include pipeline spec repos")
 @out.output_option()
+@out.raw_option()
 @pass_settings
-def list_repo(s: Settings, include_specs: bool, output: str) -> None:
+def list_repo(s: Settings, include_specs: bool, output: str, raw: bool) -> None:
     """List repos, newest first."""
     repos = s.backend().list_repos(include_specs=include_specs)
+    if raw:
+        return out.emit_raw(protojson.repo_info(r) for r in repos)
     if output == "json":
         return out.emit_json([r.as_dict() for r in repos])
     out.table(
@@ -57,10 +61,13 @@ def list_repo(s: Settings, include_specs: bool, output: str) -> None:
 @inspect.command("repo")
 @click.argument("name")
 @out.output_option()
+@out.raw_option()
 @pass_settings
-def inspect_repo(s: Settings, name: str, output: str) -> None:
+def inspect_repo(s: Settings, name: str, output: str, raw: bool) -> None:
     """Show one repo."""
     r = s.backend().inspect_repo(name)
+    if raw:
+        return out.emit_raw([protojson.repo_info(r)])
     if output == "json":
         return out.emit_json(r.as_dict())
     for k, v in (
@@ -153,11 +160,14 @@ def _commit_row(c) -> tuple:
 @click.argument("ref")
 @click.option("-n", "--number", type=int, default=None, help="show at most this many")
 @out.output_option()
+@out.raw_option()
 @pass_settings
-def list_commit(s: Settings, ref: str, number: int | None, output: str) -> None:
+def list_commit(s: Settings, ref: str, number: int | None, output: str, raw: bool) -> None:
     """List commits of REPO[@BRANCH], newest first."""
     r = parse_ref(ref, default_branch="")
     commits = s.backend().list_commits(r.repo, r.ref or None, limit=number)
+    if raw:
+        return out.emit_raw(protojson.commit_info(c) for c in commits)
     if output == "json":
         return out.emit_json([c.as_dict() for c in commits])
     out.table(
@@ -169,13 +179,16 @@ def list_commit(s: Settings, ref: str, number: int | None, output: str) -> None:
 @inspect.command("commit")
 @click.argument("ref")
 @out.output_option()
+@out.raw_option()
 @pass_settings
-def inspect_commit(s: Settings, ref: str, output: str) -> None:
+def inspect_commit(s: Settings, ref: str, output: str, raw: bool) -> None:
     """Show REPO@REF with its direct and transitive provenance."""
     from auditor.status import audit_verdict, gate_state
 
     b = s.backend()
     c = b.resolve(parse_ref(ref))
+    if raw:
+        return out.emit_raw([protojson.commit_info(c)])
     prov = b.provenance(c)
     audit = audit_verdict(b, c)
     gate = None if audit is not None else gate_state(b, c)
@@ -334,13 +347,16 @@ def delete_file(s: Settings, ref: str, message: str) -> None:
     "-r", "--recursive", is_flag=True, help="every file under the path, not just children"
 )
 @out.output_option()
+@out.raw_option()
 @pass_settings
-def list_file(s: Settings, ref: str, recursive: bool, output: str) -> None:
+def list_file(s: Settings, ref: str, recursive: bool, output: str, raw: bool) -> None:
     """List files at REPO@REF[:/PATH]."""
     r = parse_ref(ref)
     b = s.backend()
     c = b.resolve(r)
     files = b.list_files(r.repo, c.id, r.path or "/", recursive=recursive)
+    if raw:
+        return out.emit_raw(protojson.file_info(f, branch_name=c.branch) for f in files)
     if output == "json":
         return out.emit_json([f.as_dict() for f in files])
     out.table(["NAME", "TYPE", "SIZE"], [(f.path, f.type, out.size(f.size)) for f in files])
@@ -349,13 +365,16 @@ def list_file(s: Settings, ref: str, recursive: bool, output: str) -> None:
 @inspect.command("file")
 @click.argument("ref")
 @out.output_option()
+@out.raw_option()
 @pass_settings
-def inspect_file(s: Settings, ref: str, output: str) -> None:
+def inspect_file(s: Settings, ref: str, output: str, raw: bool) -> None:
     """Show one file: REPO@REF:/PATH."""
     r = parse_ref(ref, require_path=True)
     b = s.backend()
     c = b.resolve(r)
     f = b.inspect_file(r.repo, c.id, r.path)
+    if raw:
+        return out.emit_raw([protojson.file_info(f, branch_name=c.branch)])
     if output == "json":
         return out.emit_json(f.as_dict())
     for k, v in (

@@ -28,6 +28,22 @@ def output_option(*extra: str):
     )
 
 
+def raw_option():
+    return click.option(
+        "--raw",
+        is_flag=True,
+        help="pachctl's --raw shape instead: protojson messages, one per line (see docs/pachyderm.md)",
+    )
+
+
+def emit_raw(messages: Iterable[dict]) -> None:
+    """pachctl's shape (``pipelines.protojson``): one JSON object per line on stdout."""
+    from pipelines.protojson import stream
+
+    for line in stream(messages):
+        click.echo(line)
+
+
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
 

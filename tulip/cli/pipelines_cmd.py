@@ -159,10 +159,15 @@ def start_pipeline(s: Settings, name: str) -> None:
 @click.option("-p", "--pipeline", default=None, help="only this pipeline's jobs")
 @click.option("-n", "--number", type=int, default=None, help="show at most this many")
 @out.output_option()
+@out.raw_option()
 @pass_settings
-def list_job(s: Settings, pipeline: str | None, number: int | None, output: str) -> None:
+def list_job(s: Settings, pipeline: str | None, number: int | None, output: str, raw: bool) -> None:
     """List jobs, newest first, with their datum counts."""
     jobs = s.backend().list_jobs(pipeline, limit=number)
+    if raw:
+        from pipelines.protojson import job_info
+
+        return out.emit_raw(job_info(j) for j in jobs)
     if output == "json":
         return out.emit_json([j.as_dict() for j in jobs])
     out.table(
@@ -199,8 +204,9 @@ def list_job(s: Settings, pipeline: str | None, number: int | None, output: str)
 @inspect.command("job")
 @click.argument("ref", metavar="PIPELINE@JOB")
 @out.output_option()
+@out.raw_option()
 @pass_settings
-def inspect_job(s: Settings, ref: str, output: str) -> None:
+def inspect_job(s: Settings, ref: str, output: str, raw: bool) -> None:
     """Show one job."""
     pipeline, _, job_id = ref.partition("@")
     b = s.backend()
@@ -208,6 +214,10 @@ def inspect_job(s: Settings, ref: str, output: str) -> None:
         jobs = b.list_jobs(pipeline, limit=1)
         job_id = jobs[0].id if jobs else "-"
     j = b.inspect_job(pipeline, job_id)
+    if raw:
+        from pipelines.protojson import job_info
+
+        return out.emit_raw([job_info(j)])
     if output == "json":
         return out.emit_json(j.as_dict())
     for k, v in j.as_dict().items():
