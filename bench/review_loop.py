@@ -15,7 +15,7 @@
    head (``training.head.fit_head`` on Train's content-hash splits); embeddings are
    mobilenet_0.25_224 (the demo's backbone) from ``flower_embeddings``.
 
-    python bench/review_loop.py [--seeds 5] [--skip-pipeline] [--json]
+    python bench/review_loop.py [--seeds 5] [--skip-pipeline | --only-pipeline] [--json]
 """
 
 from __future__ import annotations
@@ -199,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--skip-pipeline", action="store_true", help="only the relabel figure")
+    ap.add_argument("--skip-pipeline", action="store_true", help="only the relabel figures")
+    ap.add_argument("--only-pipeline", action="store_true", help="only the re-audit time")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     machine = f"{platform.machine()} {os.cpu_count()} cores"
@@ -221,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
                 "machine": machine,
             }
         )
+    if args.only_pipeline:
+        print(json.dumps(rows, indent=2) if args.json else rows)
+        return 0
     e = relabel_effect(list(range(args.seeds)))
     common = (
         f"{e['rate']:.0%} flips, {len(e['per_seed'])} seeds, {e['test_images']} test images "

@@ -83,7 +83,7 @@ def demo(
         download=not no_download,
         keep_services=serve_after,
     )
-    # A kill (SIGTERM, SIGHUP) unwinds like Ctrl-C, so the demo stops its runner and services.
+    # A kill (SIGTERM, SIGHUP) unwinds as Ctrl-C does, so the demo stops its runner and services.
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _exit_on_signal)
     result = Demo(options, say=lambda m: out.info(m, quiet=s.quiet), progress=progress).run()
@@ -109,8 +109,8 @@ def demo(
             out.info("stopped", quiet=s.quiet)
 
 
-def _exit_on_signal(signum: int, _frame) -> None:
-    raise SystemExit(128 + signum)
+def _exit_on_signal(_signum: int, _frame) -> None:
+    raise KeyboardInterrupt  # main() maps it to an exit code, as for Ctrl-C
 
 
 def _summary(result) -> None:
