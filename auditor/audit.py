@@ -21,16 +21,19 @@ from typing import Any
 
 import numpy as np
 
+from auditor.batches import CommitBatches
+from auditor.checks.batch_contamination import batch_contamination
 from auditor.checks.class_imbalance import class_imbalance
 from auditor.checks.class_overlap import class_overlap, overlap_matrix
 from auditor.checks.cross_class_duplicate import cross_class_duplicate
 from auditor.checks.drift import drift
 from auditor.checks.duplicate import duplicate
-from auditor.checks.label_issue import label_issue, label_scores
+from auditor.checks.label_issue import commit_neighbours, label_issue, label_scores
 from auditor.checks.lookalike_class import gallery_match, lookalike_class
 from auditor.checks.new_label import new_label
 from auditor.checks.split_leakage import split_leakage
 from auditor.checks.unreadable_file import unreadable_file
+from auditor.explain import explain_label_issues
 from auditor.features import auto_dims, fit_projection, stacked_sample
 from auditor.findings import SCORES, Finding, audit_document, with_introduced_by
 from auditor.neighbours import (
@@ -89,6 +92,7 @@ STEPS = (
     "lookalike_class",
     "new_label",
     "drift",
+    "batch_contamination",
     "class_imbalance",
     "label_issue",
 )
@@ -205,6 +209,7 @@ def run_audit(
     reference_ref: Mapping[str, str] | None = None,
     previous_ref: Mapping[str, str] | None = None,
     known_labels: Collection[str] | None = None,
+    batches: CommitBatches | None = None,
     progress: Progress | None = None,
 ) -> AuditResult:
     """Audit ``data``. reference: a labelled gallery of other pictures (lookalike_class,
@@ -213,17 +218,19 @@ def run_audit(
     per path (split_leakage). data_ref / reference_ref / previous_ref: {repo, branch, commit}
     for the document. known_labels: labels with a precedent (e.g. the previous audit's
     ``summary.classes``) when the previous embeddings are not at hand: new_label then reports
-    the others. progress: called as each step starts, with (step, steps done, steps)."""
+    the others. batches: the commits since the baseline and the files each added
+    (batch_contamination; label_issue's out-of-sample opinions skip the image's own commit).
+    progress: called as each step starts, with (step, steps done, steps)."""
     policy = (policy or Policy()).for_architecture(data.architecture)
     args = (data, reference, previous, splits, policy, data_ref, reference_ref, previous_ref,
             progress)  # fmt: skip
     threads = int(policy.audit["threads"])
     if threads <= 0:
-        return _run_audit(*args, known_labels)
+        return _run_audit(*args, known_labels, batches)
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=threads):
-        return _run_audit(*args, known_labels)
+        return _run_audit(*args, known_labels, batches)
 
 
 def _run_audit(
@@ -237,6 +244,7 @@ def _run_audit(
     previous_ref: Mapping[str, str] | None,
     progress: Progress | None,
     known_labels: Collection[str] | None,
+    batches: CommitBatches | None = None,
 ) -> AuditResult:
     seed = int(policy.audit["seed"])
     clock = _Clock(progress, len(data))
@@ -427,16 +435,38 @@ def _run_audit(
             seed=seed,
         )
 
+    batch = batches.codes(paths) if batches is not None and batches.order else None
+    if statistical and batch is not None:
+        run(
+            "batch_contamination",
+            batch_contamination,
+            x,
+            labels,
+            paths,
+            batch,
+            list(batches.order),
+            features=features,
+            seed=seed,
+        )
+
     run("class_imbalance", class_imbalance, labels, paths)
 
     if statistical and policy.enabled("label_issue"):
         merge = [f.classes for f in findings if f.check in ("class_overlap", "lookalike_class")]
         merge = [m for m in merge if all(c in set(labels) for c in m)]
         opts = policy.options("label_issue")
-        neighbours = clock.run(
-            "label_issue",
-            lambda: nearest(x, opts["k"], groups=groups, center=center, graph=graph),
-        )
+        if batch is not None:  # no image hears its own commit's images
+            neighbours = clock.run(
+                "label_issue",
+                lambda: commit_neighbours(
+                    x, opts["k"], batch, groups=groups, center=center, graph=graph
+                ),
+            )
+        else:
+            neighbours = clock.run(
+                "label_issue",
+                lambda: nearest(x, opts["k"], groups=groups, center=center, graph=graph),
+            )
         scores = clock.run(
             "label_issue",
             lambda: label_scores(
@@ -451,10 +481,22 @@ def _run_audit(
                 groups=groups,
                 features=features,
                 neighbours=neighbours,
+                batch=batch,
                 seed=seed,
             ),
         )
         run("label_issue", label_issue, x, labels, paths, merge=merge, scores=scores, seed=seed)
+        if scores is not None:  # per-image explanations: neighbours, probabilities, signals
+            shown = None
+            if gallery is not None and len(gallery):
+                shown = (gallery.vectors, list(gallery.labels), list(gallery.paths))
+            findings[:] = clock.run(
+                "label_issue",
+                lambda: explain_label_issues(
+                    findings, scores, x, labels, paths, gallery=shown,
+                    gallery_name=gallery_name, center=center,
+                ),
+            )  # fmt: skip
 
     plane = projection.plane(x) if statistical else np.zeros((0, 2))
     clock.timings["total"] = round(time.perf_counter() - started, 4)
@@ -476,6 +518,7 @@ def _run_audit(
         "scores": {c: SCORES[c] for c in sorted({f.check for f in findings})},
         "policy": policy.to_dict(),
         "timings": dict(clock.timings),
+        "batches": None if batches is None else batches.to_dict(),
     }
     if progress is not None:
         progress("done", len(STEPS), len(STEPS))

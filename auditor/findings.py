@@ -37,6 +37,7 @@ CHECKS = (
     "label_issue",
     "class_imbalance",
     "drift",
+    "batch_contamination",
 )
 
 #: checks whose findings are about a class as a whole, not about single files: a review's
@@ -58,6 +59,8 @@ SCORES = {
     "new_label": "novelty in [0,1]: 1 - the largest overlap with any reference label",
     "label_issue": "1 - the out-of-sample probability of the given label (higher = more suspect)",
     "class_imbalance": "1 - smallest/largest class size (or 1 - size/min_images for a tiny class)",
+    "batch_contamination": "share in [0,1] of a commit's images of a class that belong to another "
+    "class, corrected for the class's own look-elsewhere rate (~0 for more of the same kind)",
     "drift": "centroid shift of the class, squared, as a fraction of its within-class variance "
     "(bias-corrected: ~0 for more photos of the same kind)",
 }

@@ -1,7 +1,8 @@
 """The lineage graph as OpenLineage run events, so Marquez and DataHub show the same jobs.
 
 Each job becomes one run: a START event when it started and, once it is done, a COMPLETE,
-FAIL or ABORT event. The job is the pipeline, in namespace ``tulip://<store>``; inputs are the
+FAIL or ABORT event. The job is the pipeline, in a URL-safe namespace (``namespace_for``:
+the cluster's address, or the host and store path); inputs are the
 input repos as datasets named ``<repo>@<branch>``, the output is the pipeline's repo, and each
 dataset carries the exact commit as its ``version`` facet (plus a ``tulip_commit`` facet with
 repo, branch and commit). Events are written, one JSON object per line, with the client's
@@ -14,6 +15,8 @@ Imports point one way: ``auditor`` imports ``pipelines``, never the CLI.
 from __future__ import annotations
 
 import os
+import re
+import socket
 import tempfile
 import uuid
 from collections.abc import Iterable
@@ -46,7 +49,14 @@ from pipelines.info import iso
 from .lineage.graph import COMMIT, INPUT_OF, JOB, PRODUCED
 
 PRODUCER = f"https://pypi.org/project/tulip-audit/{__version__}"
-FACET_SCHEMA = "https://pypi.org/project/tulip-audit/facets/1-0-0/{}.json"
+# Tulip's custom facets: one JSON Schema file per facet, shipped in the package
+# (``auditor/openlineage_facets/<Facet>.json``, its ``$id`` this base), and pointed at as
+# OpenLineage's own facets are, ``<file>#/$defs/<Facet>``.
+FACET_SCHEMA_BASE = "https://pypi.org/project/tulip-audit/facets/1-0-0/"
+FACET_SCHEMA = FACET_SCHEMA_BASE + "{0}.json#/$defs/{0}"
+FACET_SCHEMA_DIR = Path(__file__).with_name("openlineage_facets")
+# What Marquez accepts in a namespace name; anything else becomes "_".
+_NAMESPACE_UNSAFE = re.compile(r"[^A-Za-z0-9_.:/=@;+\-]")
 RUN_NAMESPACE = uuid.UUID("6f1c0a52-3b9e-4f6e-9a57-5d0c7f0e7b21")  # run IDs: uuid5 of pipeline@job
 
 _TERMINAL = {
@@ -86,14 +96,24 @@ class TulipDatumsRunFacet(RunFacet):
         return FACET_SCHEMA.format("TulipDatumsRunFacet")
 
 
+def safe_namespace(text: str) -> str:
+    """``text`` as a namespace Marquez's name rule accepts (a space, ``%``, ``#`` … -> ``_``)."""
+    return _NAMESPACE_UNSAFE.sub("_", text)
+
+
 def namespace_for(backend: Backend) -> str:
-    """``tulip://<store>``: the store root for the embedded store, else the backend's name."""
+    """A URL-safe namespace that tells stores apart: ``pachyderm://<host:port>`` for a
+    cluster (its pachd address), ``tulip://<host>/<store path>`` for the embedded store
+    (characters Marquez refuses become ``_``). ``--namespace`` overrides it."""
+    address = getattr(backend, "address", None)
+    if address:
+        authority = re.sub(r"^[a-z]+://", "", str(address)).rstrip("/")
+        return safe_namespace(f"pachyderm://{authority}")
     root = getattr(backend, "root", None)
-    return (
-        f"tulip://{Path(root).absolute().as_posix().lstrip('/')}"
-        if root
-        else f"tulip://{backend.name}"
-    )
+    if root:
+        path = Path(root).absolute().as_posix().lstrip("/")
+        return safe_namespace(f"tulip://{socket.gethostname()}/{path}")
+    return safe_namespace(f"tulip://{backend.name}")
 
 
 def run_id(pipeline: str, job_id: str) -> str:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from auditor.audit import AuditResult, run_audit
 from auditor.baseline import Baseline, select_baseline
+from auditor.batches import CommitBatches, batches_since
 from auditor.findings import CLASS_LEVEL
 from auditor.policy import Policy, load_policy
 from auditor.review.ledger import load_ledger
@@ -62,6 +63,7 @@ class AuditInputs:
     previous: EmbeddingSet | None = None
     previous_ref: dict | None = None
     source: str = "computed"
+    batches: CommitBatches | None = None  # the commits since the baseline (batch_contamination)
 
 
 def audit_commit(
@@ -166,6 +168,11 @@ def _audit_with_history(
 ) -> AuditResult:
     repo, commit = inputs.data_ref["repo"], inputs.data_ref["commit"]
     baseline = _add_previous(inputs, backend) if inputs.previous is None else None
+    if inputs.batches is None:
+        since = (
+            baseline.commit if baseline is not None else (inputs.previous_ref or {}).get("commit")
+        )
+        inputs.batches = batches_since(backend, repo, commit, since)
     result = audit(
         inputs,
         policy=policy,
@@ -235,6 +242,7 @@ def audit(
         data_ref=inputs.data_ref,
         reference_ref=inputs.reference_ref,
         previous_ref=inputs.previous_ref,
+        batches=inputs.batches,
         progress=None if progress is None else (lambda _step, d, t: progress("audit", d, t)),
     )
     if introduced_by is not None:

@@ -47,6 +47,7 @@ from pipelines.layout import (
     SPLITS_FILE,
     TFLITE_FILE,
     TFLITE_LABELS_FILE,
+    VARIANTS_DIR,
     label_of,
     mounted,
 )
@@ -330,9 +331,10 @@ def convert_stage(
     tmp.replace(published)
     shutil.copyfile(labels_path, mounted(out, TFLITE_LABELS_FILE))
     if options.keep_variants:
-        (out / "variants").mkdir(exist_ok=True)
+        kept = mounted(out, VARIANTS_DIR)
+        kept.mkdir(exist_ok=True)
         for v, b in blobs.items():
-            (out / "variants" / f"{v}.tflite").write_bytes(b)
+            (kept / f"{v}.tflite").write_bytes(b)
     mounted(out, CONVERSION_FILE).write_text(json.dumps(report, indent=1), encoding="utf-8")
     return report
 

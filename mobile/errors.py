@@ -71,3 +71,11 @@ class OverrideWithoutReason(TulipError):
 
 class ExportNotRecorded(TulipError):
     """The files reached the apps but the export record could not be written."""
+
+
+class RuntimeTooOld(TulipError):
+    """The model needs a newer TensorFlow Lite than an app's runtime, and no variant fits."""
+
+
+class InvalidRuntimeVersion(TulipError, ValueError):
+    """A runtime version that is not ``X.Y[.Z]`` or ``latest``."""

@@ -101,12 +101,14 @@ def export_to_apps(
     device_check: Any = None,
     variant: str | None = None,
     exported_at: _dt.datetime | None = None,
+    runtime: Mapping[str, Any] | None = None,
 ) -> ExportResult:
     """Export a stamped model (``metadata.embed_manifest``) with its labels and model card.
 
     ``metrics`` (Train's metrics.json, for per-class accuracy), ``device_check`` (a
-    ``DeviceCheckReport`` or its dict) and ``variant`` (default: the manifest's
-    architecture) only feed the model card.
+    ``DeviceCheckReport`` or its dict), ``variant`` (default: the manifest's
+    architecture) and ``runtime`` (``mobile.runtime.RuntimeChoice.as_dict``) only feed the
+    model card.
 
     Raises ``GateBlocked`` when the manifest records a failed audit or none, unless it also
     records an override reason (``Provenance.override_reason``, from ``--force --reason``):
@@ -133,6 +135,7 @@ def export_to_apps(
         device_check=device_check,
         variant=variant,
         exported_at=when,
+        runtime=runtime,
     )
     return export_assets(
         stamped.content,

@@ -16,7 +16,15 @@ from auditor.status import last_good_commit
 from pipelines.backend import Backend
 from pipelines.errors import CommitNotFound, RepoNotFound
 from pipelines.info import CommitInfo
-from pipelines.layout import AUDIT, AUDIT_FILE, CONVERT, TFLITE_FILE, MalformedDocument, read_json
+from pipelines.layout import (
+    AUDIT,
+    AUDIT_FILE,
+    CONVERT,
+    TFLITE_FILE,
+    VARIANTS_DIR,
+    MalformedDocument,
+    read_json,
+)
 
 from . import metadata
 from .source import file_hash
@@ -76,6 +84,8 @@ class StoreIdentity:
     def summary(self) -> str:
         m = self.identity.manifest
         parts = [self.headline()]
+        if self.identity.min_runtime_version:
+            parts.append(f"needs TensorFlow Lite {self.identity.min_runtime_version} or newer")
         if self.status == "modified" and m is not None:
             parts.extend(self.identity.problems)
         if m is not None and self.status == "intact":
@@ -106,6 +116,17 @@ class StoreIdentity:
         }
 
 
+def published_path(backend: Backend, commit: CommitInfo, sha256: str) -> str | None:
+    """Which file of the Convert commit ``commit`` has this content: the published model,
+    or a variant it kept (export ships one to an app whose TFLite runtime is too old)."""
+    from .runtime import FALLBACK_ORDER
+
+    for path in (TFLITE_FILE, *(f"{VARIANTS_DIR}/{v}.tflite" for v in FALLBACK_ORDER)):
+        if file_hash(backend, commit.repo, commit.id, path) == sha256:
+            return path
+    return None
+
+
 def find_published(
     backend: Backend, sha256: str, *, hint: metadata.CommitRef | None = None
 ) -> CommitInfo | None:
@@ -121,7 +142,7 @@ def find_published(
             commit = backend.inspect_commit(hint.repo, hint.commit)
         except (CommitNotFound, RepoNotFound):
             commit = None
-        if commit is not None and file_hash(backend, commit.repo, commit.id, TFLITE_FILE) == sha256:
+        if commit is not None and published_path(backend, commit, sha256) is not None:
             if not commit.error:
                 return commit
             return last_good_commit(backend, commit) or commit
@@ -167,7 +188,7 @@ def identify_file(
         published_doc = {
             "repo": published.repo,
             "commit": published.id,
-            "path": TFLITE_FILE,
+            "path": published_path(backend, published, identity.source_sha256) or TFLITE_FILE,
             "finished": published.as_dict()["finished"],
         }
         if manifest is not None and (

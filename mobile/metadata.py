@@ -487,6 +487,8 @@ class Identity:
     graph_sha256: str
     manifest: Manifest | None
     problems: tuple[str, ...]
+    # the oldest TensorFlow Lite runtime that loads it (the converter's min_runtime_version)
+    min_runtime_version: str | None = None
 
     @property
     def status(self) -> str:
@@ -506,6 +508,7 @@ class Identity:
             "source_sha256": self.source_sha256,
             "weights_sha256": self.weights_sha256,
             "graph_sha256": self.graph_sha256,
+            "min_runtime_version": self.min_runtime_version,
             "problems": list(self.problems),
             "manifest": None if self.manifest is None else self.manifest.as_dict(),
         }
@@ -516,13 +519,16 @@ def identify(model: bytes | str | Path, *, source: str | None = None) -> Identit
     data, source = _load(model, source)
     info = tflite_file.inspect_model(data, source=source)
     file_sha256 = hashlib.sha256(data).hexdigest()
+    from .runtime import required_runtime
+
+    need = required_runtime(data, source=source)
     try:
         checked = verify(data, source=source)
     except ManifestMissing:
-        return Identity(source, file_sha256, info.weights_sha256, info.graph_sha256, None, ())
+        return Identity(source, file_sha256, info.weights_sha256, info.graph_sha256, None, (), need)
     except InvalidManifest as exc:
         return Identity(
-            source, file_sha256, info.weights_sha256, info.graph_sha256, None, (str(exc),)
+            source, file_sha256, info.weights_sha256, info.graph_sha256, None, (str(exc),), need
         )
     return Identity(
         source,
@@ -531,4 +537,5 @@ def identify(model: bytes | str | Path, *, source: str | None = None) -> Identit
         info.graph_sha256,
         checked.manifest,
         checked.problems,
+        need,
     )

@@ -51,6 +51,8 @@ class ModelCard:
     exported_at: str
     tulip_version: str
     device_check: dict[str, Any] | None = field(default=None)
+    # min_runtime_version of graph.lite and the app runtimes it was held against
+    runtime: dict[str, Any] | None = field(default=None)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +75,7 @@ class ModelCard:
             "exported_at": self.exported_at,
             "tulip_version": self.tulip_version,
             "device_check": self.device_check,
+            "runtime": self.runtime,
         }
 
 
@@ -113,6 +116,7 @@ def build_model_card(
     device_check: Any = None,
     variant: str | None = None,
     exported_at: _dt.datetime | None = None,
+    runtime: Mapping[str, Any] | None = None,
 ) -> ModelCard:
     """A card for the stamped model described by ``manifest`` (see ``metadata``)."""
     when = (exported_at or _dt.datetime.now(_dt.UTC)).astimezone(_dt.UTC)
@@ -160,7 +164,27 @@ def build_model_card(
         exported_at=when.isoformat(timespec="seconds").replace("+00:00", "Z"),
         tulip_version=manifest.tulip_version,
         device_check=device_check,
+        runtime=None if runtime is None else dict(runtime),
     )
+
+
+def _runtime_lines(runtime: Mapping[str, Any] | None) -> list[str]:
+    if not runtime:
+        return []
+    need = runtime.get("min_runtime_version") or "not recorded by the converter"
+    targets = ", ".join(
+        f"{md_text(p)} {md_text(v)}" for p, v in (runtime.get("targets") or {}).items()
+    )
+    line = f"- **Needs TensorFlow Lite:** {md_text(need)} or newer"
+    if targets:
+        line += f" (held against the apps' runtimes: {targets})"
+    lines = [line]
+    if runtime.get("variant") not in (None, "published"):
+        lines.append(
+            f"- **Runtime fallback:** the {md_text(runtime['variant'])} variant, because the "
+            f"published model needs {md_text(runtime.get('published_min_runtime_version'))}"
+        )
+    return lines
 
 
 def render_json(card: ModelCard) -> str:
@@ -204,6 +228,7 @@ def render_markdown(card: ModelCard) -> str:
         f"- **Model commit:** {md_text(card.model.repo)}@{md_text(card.model.commit)}",
         f"- **Variant:** {md_text(card.variant) if card.variant else 'n/a'}",
         f"- **Size:** {_size(card.size_bytes)}",
+        *_runtime_lines(card.runtime),
         f"- **Audit verdict:** {verdict}"
         + (f" ({md_text(audit.repo)}@{md_text(audit.commit)})" if audit and audit.commit else ""),
     ]

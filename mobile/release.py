@@ -12,7 +12,9 @@ and the override is written into the manifest, the model card and the export rec
 1. the commit's job failed or was blocked (``error`` is set): ``ModelNotPublished``;
 2. no audit: no commit with ``/audit.json`` among the commit's inputs (``GateBlocked``);
 3. the gate: an audit that is not a ``tulip.audit/v1`` document, that failed, or that is of
-   other data than the model's (``GateBlocked``).
+   other data than the model's (``GateBlocked``);
+4. an app whose TensorFlow Lite runtime cannot load the model, when Convert kept no variant
+   that it can (``RuntimeTooOld``, exit 2; ``mobile.runtime``).
 
 Both errors exit 3 from the CLI. Library code only: nothing here prints or exits.
 """
@@ -20,6 +22,7 @@ Both errors exit 3 from the CLI. Library code only: nothing here prints or exits
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,10 +33,17 @@ from conversion.gate import decide
 from pipelines.backend import Backend
 from pipelines.errors import GateBlocked
 from pipelines.info import CommitInfo
-from pipelines.layout import AUDIT_FILE, GATE_BLOCKED, TFLITE_FILE
+from pipelines.layout import AUDIT_FILE, GATE_BLOCKED, TFLITE_FILE, VARIANTS_DIR, read_optional
 
 from . import metadata
-from .errors import ExportNotRecorded, ExportTargetError, ModelNotPublished, OverrideWithoutReason
+from . import runtime as runtimes
+from .errors import (
+    ExportNotRecorded,
+    ExportTargetError,
+    ModelNotPublished,
+    OverrideWithoutReason,
+    RuntimeTooOld,
+)
 from .release_check import check_release
 from .source import ModelSource, load_model_source
 
@@ -118,6 +128,8 @@ def export_release(
     reason: str | None = None,
     device_check: bool = False,
     exported_at: _dt.datetime | None = None,
+    android_runtime: str | None = None,
+    ios_runtime: str | None = None,
 ) -> Release:
     """Gate, stamp and export the model ``ref`` holds, then record the export in the lineage.
 
@@ -127,6 +139,10 @@ def export_release(
     refusal leaves the app folders untouched. With ``device_check``, the model that passed
     the gate is first run through ``check_release`` (each app's preprocessing on the test
     split) and the result goes into the model card and the export record.
+
+    ``android_runtime``/``ios_runtime`` (default ``mobile.runtime.DEFAULT_RUNTIMES``): the
+    TFLite runtime each app ships; the model must load there (``choose_runtime``), else
+    ``RuntimeTooOld`` before anything is written.
     """
     from auditor.lineage.exports import record_export
 
@@ -145,11 +161,24 @@ def export_release(
     objections = gate_objections(source)
     if objections and not force:
         raise _refusal(source, objections)
+    targets = {
+        p: given or runtimes.DEFAULT_RUNTIMES[p]
+        for p, root, given in (("android", android, android_runtime), ("ios", ios, ios_runtime))
+        if root
+    }
+    try:
+        choice = choose_runtime(backend, source, targets)
+    except RuntimeTooOld as e:
+        if not force:
+            raise
+        objections = [*objections, str(e)]  # forced: the published model, and it is recorded
+        need = runtimes.required_runtime(source.content)
+        choice = runtimes.RuntimeChoice(None, source.content, need, need, targets)
     override = reason if objections else None
     checked = check_release(backend, source) if device_check else None
     when = (exported_at or _dt.datetime.now(_dt.UTC)).astimezone(_dt.UTC)
     stamped = metadata.embed_manifest(
-        source.content,
+        choice.content,
         provenance=source.provenance(override_reason=override),
         labels=source.labels,
         created=when,
@@ -161,8 +190,11 @@ def export_release(
         ios=ios,
         metrics=source.metrics,
         device_check=None if checked is None else checked.report,
-        variant=source.architecture,
+        variant=source.architecture
+        if choice.variant is None
+        else f"{(source.metrics or {}).get('architecture') or ''} {choice.variant}".strip(),
         exported_at=when,
+        runtime=choice.as_dict(),
     )
     record = export_record(
         source,
@@ -172,6 +204,7 @@ def export_release(
         reason=reason,
         overridden=objections,
     )
+    record["runtime"] = choice.as_dict()
     if checked is not None:
         check = checked.as_dict()
         record["device_check"] = {
@@ -201,6 +234,37 @@ def export_release(
         overridden=tuple(objections),
         record=record,
         seconds=time.perf_counter() - started,
+    )
+
+
+def choose_runtime(
+    backend: Backend, source: ModelSource, targets: dict[str, str]
+) -> runtimes.RuntimeChoice:
+    """The model every target app's TFLite runtime can load (``mobile.runtime``): the
+    published one, else a variant Convert kept (``variants/<name>.tflite``) that passed its
+    agreement check; ``RuntimeTooOld`` when none fits. Variants are read only when needed."""
+    need = runtimes.required_runtime(source.content, source=f"{source.commit.ref}:{TFLITE_FILE}")
+    runtimes.validate_targets(targets)
+    variants: dict[str, bytes] = {}
+    if not all(runtimes.runs_on(need, t) for t in targets.values()):
+        report = (source.conversion or {}).get("variants") or {}
+        floor = ((source.conversion or {}).get("policy") or {}).get("min_agreement")
+        for name in runtimes.FALLBACK_ORDER:
+            content = read_optional(
+                backend, source.commit.repo, source.commit.id, f"{VARIANTS_DIR}/{name}.tflite"
+            )
+            row = report.get(name) or {}
+            if content is None or row.get("sha256") != hashlib.sha256(content).hexdigest():
+                continue  # not kept, or not the file Convert measured
+            if floor is not None and (row.get("agreement") or 0) < floor:
+                continue  # Convert found it disagrees with the Keras model
+            variants[name] = content
+    return runtimes.choose_for_runtimes(
+        source.content,
+        targets,
+        variants=variants,
+        published_variant=source.variant,
+        source=f"{source.commit.ref}:{TFLITE_FILE}",
     )
 
 

@@ -56,7 +56,18 @@ class ReleaseCheck:
             "split": self.split,
             "images_commit": self.images_commit.as_dict(),
             "keras_agreement": published.get("agreement"),
+            "runtime": self.runtime(),
             **{k: v for k, v in report.items() if k != "schema"},
+        }
+
+    def runtime(self) -> dict[str, Any]:
+        """What ran the model, and the oldest TensorFlow Lite that can: for app runtimes."""
+        from .runtime import DEFAULT_RUNTIMES, interpreter_runtime, required_runtime
+
+        return {
+            **interpreter_runtime(),
+            "model_min_runtime_version": required_runtime(self.source.content),
+            "app_runtimes": dict(DEFAULT_RUNTIMES),
         }
 
 

@@ -9,6 +9,7 @@ file paths and content hashes, and the pipeline's salt: an unchanged hash means 
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
 import re
@@ -95,29 +96,52 @@ def glob_regex(glob: str) -> re.Pattern[str]:
     return re.compile("^(?:" + pattern + ")$")
 
 
+def _glob_depth(glob: str) -> int | None:
+    """How many path segments every match of ``glob`` has, or None when ``**`` crosses them."""
+    if "**" in glob or any("/" in alt for alt in re.findall(r"\{([^}]*)\}", glob)):
+        return None
+    body = re.sub(r"\{[^}]*\}|\[[^\]]*\]", "x", glob)  # '/' cannot hide inside [] or {}
+    return len([s for s in body.strip("/").split("/") if s])
+
+
 def match_glob(
     glob: str, files: list[InputFile]
 ) -> list[tuple[str, tuple[InputFile, ...], re.Match]]:
-    """Each path matched by ``glob`` with the files at or under it, in path order."""
+    """Each path matched by ``glob`` with the files at or under it, in path order.
+
+    One pass: the glob is compiled once, the candidate paths (only those of the glob's depth,
+    unless it has ``**``) are matched in bulk, and each match's files are a slice of the
+    sorted file list found by bisection, so N files cost O(N log N), not O(N^2).
+    """
     if not files:
         return []
     regex = glob_regex(glob)
+    by_path = sorted(files, key=lambda f: f.path)
     if regex.pattern == "^(?:/)$":
         m = regex.match("/")
         assert m is not None
-        return [("/", tuple(sorted(files, key=lambda f: f.path)), m)]
+        return [("/", tuple(by_path), m)]
+    depth = _glob_depth(glob)
     nodes: set[str] = set()
-    for f in files:
+    for f in by_path:
         parts = f.path.strip("/").split("/")
-        for i in range(1, len(parts) + 1):
-            nodes.add("/" + "/".join(parts[:i]))
-    by_path = sorted(files, key=lambda f: f.path)
+        if depth is not None:
+            if len(parts) >= depth:
+                nodes.add("/" + "/".join(parts[:depth]))
+        else:
+            for i in range(1, len(parts) + 1):
+                nodes.add("/" + "/".join(parts[:i]))
+    paths = [f.path for f in by_path]
     matches = []
     for node in sorted(nodes):
         m = regex.match(node)
         if m:
-            under = tuple(f for f in by_path if f.path == node or f.path.startswith(node + "/"))
-            matches.append((node, under, m))
+            exact = bisect.bisect_left(paths, node)
+            lo, hi = bisect.bisect_left(paths, node + "/"), bisect.bisect_left(paths, node + "0")
+            under = by_path[lo:hi]
+            if exact < len(paths) and paths[exact] == node:
+                under = [by_path[exact], *under]
+            matches.append((node, tuple(under), m))
     return matches
 
 
@@ -162,19 +186,30 @@ def enumerate_datums(
     if node.get("union") is not None:
         return [d for c in node["union"] for d in enumerate_datums(c, commits)]
     if node.get("join") is not None:
-        children = [enumerate_datums(c, commits) for c in node["join"]]
-        keyed: list[dict[str, list[Datum]]] = []
-        for datums in children:
-            groups: dict[str, list[Datum]] = defaultdict(list)
-            for d in datums:
-                groups[d.parts[0].join_key or ""].append(d)
-            keyed.append(groups)
-        keys = sorted(set.intersection(*(set(g) for g in keyed))) if keyed else []
-        out = []
-        for k in keys:
-            for combo in itertools.product(*(g[k] for g in keyed)):
-                out.append(Datum(tuple(itertools.chain.from_iterable(d.parts for d in combo))))
-        return out
+        return _join(node["join"], commits)
     raise InvalidSpec(
         f"input kind {sorted(k for k, v in node.items() if v)} is not supported locally"
     )
+
+
+def _join(children_spec: list[dict], commits) -> list[Datum]:
+    """Datums whose ``joinOn`` keys agree, one from each input, as Pachyderm joins them.
+
+    A key missing from some inputs still makes a datum (of the inputs that have it) when every
+    input that has it sets ``outerJoin``: that is how a spec makes an input optional.
+    """
+    outer = [bool((c.get("pfs") or {}).get("outerJoin")) for c in children_spec]
+    keyed: list[dict[str, list[Datum]]] = []
+    for c in children_spec:
+        groups: dict[str, list[Datum]] = defaultdict(list)
+        for d in enumerate_datums(c, commits):
+            groups[d.parts[0].join_key or ""].append(d)
+        keyed.append(groups)
+    out = []
+    for k in sorted(set().union(*(set(g) for g in keyed))):
+        present = [i for i, g in enumerate(keyed) if k in g]
+        if len(present) < len(keyed) and not all(outer[i] for i in present):
+            continue
+        for combo in itertools.product(*(keyed[i][k] for i in present)):
+            out.append(Datum(tuple(itertools.chain.from_iterable(d.parts for d in combo))))
+    return out

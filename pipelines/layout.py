@@ -47,6 +47,7 @@ REPORT_FILE = "/report.html"  # Audit: the standalone report
 TFLITE_FILE = "/optimized_graph.lite"  # Convert: the published TensorFlow Lite model
 TFLITE_LABELS_FILE = "/labels.txt"  # Convert: the labels beside it
 CONVERSION_FILE = "/conversion.json"  # Convert: every variant, the gate's decision
+VARIANTS_DIR = "/variants"  # Convert with --keep-variants: <variant>.tflite, for old runtimes
 MODEL_FILES = (MODEL_FILE, TFLITE_FILE)  # what makes an output commit a model
 
 # The image the bundled specs name: a placeholder nothing publishes. On a cluster, build the

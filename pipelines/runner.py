@@ -22,6 +22,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -53,6 +54,10 @@ log = logging.getLogger("tulip.runner")
 DEFAULT_DATUM_TRIES = 3
 HOOK_GROUP = "tulip.job_hooks"
 SINK_GROUP = "tulip.event_sinks"
+PARALLELISM_ENV = "TULIP_PARALLELISM"  # the background runner's --parallelism
+WORKER_ENV = "TULIP_WORKER"  # "<index>/<count>" of a batched worker, when there are several
+# Each of n workers gets cores/n threads from the libraries that would each take every core.
+THREAD_ENV = ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS")
 
 
 class EngineHost(Protocol):
@@ -73,6 +78,25 @@ def entry_points(group: str) -> list[Callable]:
         except Exception:  # a broken plugin must not stop the engine
             log.exception("cannot load %s entry point %s", group, ep.name)
     return funcs
+
+
+def no_datums_reason(node: dict, inputs: dict[str, tuple[str, str, list]]) -> str:
+    """Why an input tree gave no datums, naming the inputs: shown by list job / inspect job."""
+
+    def is_empty(leaf: specmod.PfsInput) -> bool:
+        return leaf.name not in inputs or not inputs[leaf.name][2]
+
+    starving = specmod.starving_inputs(node, is_empty)
+    if starving:
+        named = ", ".join(
+            f"{leaf.repo}@{leaf.branch}"
+            + (f" ({inputs[leaf.name][0]}@{inputs[leaf.name][1]})" if leaf.name in inputs else "")
+            + (" is empty" if leaf.name in inputs else " has no commit")
+            for leaf in starving
+        )
+        return f"0 datums: input {named}; a cross with an empty input has no datums"
+    globs = ", ".join(f"{leaf.name} glob {leaf.glob}" for leaf in specmod.pfs_inputs(node))
+    return f"0 datums: no path matched ({globs})"
 
 
 @dataclass
@@ -106,8 +130,10 @@ class Runner:
         progress: Callable[[str], None] | None = None,
         hooks: Sequence[Hook] | None = None,
         sinks: Sequence[Callable[[Path], None]] | None = None,
+        parallelism: int | None = None,
     ):
         self.jobs = host.jobs
+        self.parallelism = parallelism  # overrides every spec's parallelismSpec when set
         self.root = self.jobs.root
         self.progress = progress or (lambda msg: log.info(msg))
         self._hooks = hooks
@@ -192,7 +218,8 @@ class Runner:
             shutil.rmtree(job_dir, ignore_errors=True)
         failed = [r for r in runs.values() if r.state == FAILED]
         if not failed:
-            return self._finish(claimed, runs.values(), state=JOB_SUCCESS)
+            why = None if runs else no_datums_reason(claimed.spec["input"], inputs)
+            return self._finish(claimed, runs.values(), state=JOB_SUCCESS, reason=why)
         first = failed[0]
         reason = (
             first.reason
@@ -201,6 +228,15 @@ class Runner:
             f"{first.reason}"
         )
         return self._finish(claimed, runs.values(), state=JOB_FAILURE, reason=reason)
+
+    def workers(self, spec: dict) -> int:
+        """How many datum processes run at once: the override, else the spec's
+        ``parallelismSpec.constant``, else the machine's cores."""
+        cores = os.cpu_count() or 1
+        if self.parallelism:
+            return max(1, self.parallelism)
+        constant = (spec.get("parallelismSpec") or {}).get("constant")
+        return max(1, int(constant)) if constant else cores
 
     # -- materializing and running ------------------------------------------------------
     def _materialize(self, run: _DatumRun, base: Path) -> None:
@@ -291,28 +327,68 @@ class Runner:
     def _run_each(
         self, claimed: ClaimedJob, todo: list[_DatumRun], job_dir: Path, log_dir: Path, tries: int
     ) -> None:
-        spec, job = claimed.spec, claimed.job
-        parallel = max(
-            1,
-            min(int((spec.get("parallelismSpec") or {}).get("constant") or 1), os.cpu_count() or 1),
-        )
+        job = claimed.job
+        parallel = min(self.workers(claimed.spec), len(todo))
+        done = 0
+        lock = threading.Lock()
+
+        def one(run: _DatumRun) -> None:
+            nonlocal done
+            self._run_one(claimed, run, job_dir, log_dir, tries)
+            with lock:
+                done += 1
+                self.progress(f"{job.pipeline}@{job.id}: datum {done}/{len(todo)} {run.state}")
+
         if parallel == 1:
-            for i, run in enumerate(todo, 1):
-                self._run_one(claimed, run, job_dir, log_dir, tries)
-                self.progress(f"{job.pipeline}@{job.id}: datum {i}/{len(todo)} {run.state}")
-        else:
+            for run in todo:
+                one(run)
+        else:  # each datum is its own process: threads only wait on them
             with ThreadPoolExecutor(parallel) as pool:
-                list(pool.map(lambda r: self._run_one(claimed, r, job_dir, log_dir, tries), todo))
+                list(pool.map(one, todo))
 
     def _run_batched(
         self, claimed: ClaimedJob, todo: list[_DatumRun], job_dir: Path, log_dir: Path, tries: int
     ) -> None:
+        """One process per worker, each handed its share of the datums through a manifest.
+
+        With ``n`` workers the datums are dealt into ``n`` shards run at once, as Pachyderm
+        spreads a job's datums over a pipeline's workers; each worker is told its share of
+        the cores (``TF_NUM_INTRAOP_THREADS``, ``OMP_NUM_THREADS``) so they do not fight."""
         job = claimed.job
+        shards = min(self.workers(claimed.spec), len(todo))
+        if shards == 1:
+            self._run_shard(claimed, todo, job_dir, log_dir, tries, shard=0, of=1)
+            return
+        parts = [todo[i::shards] for i in range(shards)]
+        self.progress(f"{job.pipeline}@{job.id}: {len(todo)} datums over {shards} workers")
+        with ThreadPoolExecutor(shards) as pool:
+            list(
+                pool.map(
+                    lambda i: self._run_shard(
+                        claimed, parts[i], job_dir, log_dir, tries, shard=i, of=shards
+                    ),
+                    range(shards),
+                )
+            )
+
+    def _run_shard(
+        self,
+        claimed: ClaimedJob,
+        todo: list[_DatumRun],
+        job_dir: Path,
+        log_dir: Path,
+        tries: int,
+        *,
+        shard: int,
+        of: int,
+    ) -> None:
+        job = claimed.job
+        name = "" if of == 1 else f"-w{shard}"
         pending = list(todo)
         attempt = 0
         while pending and attempt < tries:
             attempt += 1
-            manifest = job_dir / f"datums-{attempt}.jsonl"
+            manifest = job_dir / f"datums{name}-{attempt}.jsonl"
             job_dir.mkdir(parents=True, exist_ok=True)
             with open(manifest, "w", encoding="utf-8") as f:
                 for run in pending:
@@ -331,14 +407,23 @@ class Runner:
                         )
                         + "\n"
                     )
-            pfs = job_dir / "pfs"
+            pfs = job_dir / f"pfs{name}"
             pfs.mkdir(exist_ok=True)
             cmd, stdin = command(claimed.spec["transform"], pfs)
             env = self._env(claimed, pfs, None)
             env[DATUM_MANIFEST_ENV] = str(manifest)
+            if of > 1:
+                threads = str(max(1, (os.cpu_count() or 1) // of))
+                user_env = (claimed.spec.get("transform") or {}).get("env") or {}
+                for var in THREAD_ENV:
+                    if var not in user_env:
+                        env[var] = threads
+                env[WORKER_ENV] = f"{shard}/{of}"
             for ref_input, commit in {(p.input, p.commit) for r in pending for p in r.datum.parts}:
                 env[f"{ref_input}_COMMIT"] = commit
-            ok, reason = self._exec(claimed.spec, cmd, stdin, env, job_dir, log_dir / "job.log")
+            ok, reason = self._exec(
+                claimed.spec, cmd, stdin, env, job_dir, log_dir / f"job{name}.log"
+            )
             still = []
             for run in pending:
                 control = run.dir / "control"
@@ -358,8 +443,9 @@ class Runner:
                     )
                     still.append(run)
             self.progress(
-                f"{job.pipeline}@{job.id}: batch attempt {attempt}: "
-                f"{len(pending) - len(still)} datums done, {len(still)} failed"
+                f"{job.pipeline}@{job.id}: {'worker ' + str(shard) + ' ' if of > 1 else ''}"
+                f"batch attempt {attempt}: {len(pending) - len(still)} datums done, "
+                f"{len(still)} failed"
             )
             pending = still
         for run in pending:
@@ -396,7 +482,16 @@ def main(argv: list[str] | None = None) -> int:
         description="Run a Tulip store's queued pipeline jobs until idle."
     )
     parser.add_argument("--root", required=True)
+    parser.add_argument(
+        "--parallelism",
+        type=int,
+        default=int(os.environ.get(PARALLELISM_ENV) or 0) or None,
+        help="datum processes per job, overriding every spec's parallelismSpec "
+        f"(default: ${PARALLELISM_ENV}, else the spec's, else the cores)",
+    )
     args = parser.parse_args(argv)
+    if args.parallelism is not None and args.parallelism < 1:
+        parser.error(f"--parallelism must be at least 1, not {args.parallelism}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     from .connect import open_backend
 
@@ -407,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             store = open_backend(root, backend="embedded")
             try:
-                Runner(store).run_until_idle()  # type: ignore[arg-type]
+                Runner(store, parallelism=args.parallelism).run_until_idle()  # type: ignore[arg-type]
             except Exception:
                 traceback.print_exc()
                 return 1

@@ -13,14 +13,14 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from .datums import glob_regex
-from .errors import InvalidSpec
+from .errors import InvalidSpec, TulipError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_\-]{1,63}$")
 INPUT_KINDS = ("pfs", "cross", "union", "join", "group", "cron")
@@ -302,6 +302,66 @@ def pfs_inputs(node: dict) -> list[PfsInput]:
         if node.get(kind):
             return [leaf for child in node[kind] for leaf in pfs_inputs(child)]
     return []
+
+
+def starving_inputs(node: dict, is_empty: Callable[[PfsInput], bool]) -> list[PfsInput]:
+    """The empty inputs that leave this input tree with no datums, in spec order.
+
+    A ``cross`` (or an inner ``join``) has no datums when any of its inputs has none, a
+    ``union`` when all of its inputs have none. An input with ``outerJoin`` in a join is
+    optional: its being empty starves nothing. ``is_empty`` says whether a pfs input's
+    branch has no files (or no commit) now."""
+    return _starving(node, is_empty)[1]
+
+
+def _starving(node: dict, is_empty: Callable[[PfsInput], bool]) -> tuple[bool, list[PfsInput]]:
+    """(does this node have no datums, the empty inputs to blame)."""
+    if node.get("pfs") is not None:
+        [leaf] = pfs_inputs(node)
+        return (True, [leaf]) if is_empty(leaf) else (False, [])
+    if node.get("union"):
+        results = [_starving(c, is_empty) for c in node["union"]]
+        if all(empty for empty, _ in results):
+            return True, [leaf for _, leaves in results for leaf in leaves]
+        return False, []
+    for kind in ("cross", "join", "group"):
+        if node.get(kind):
+            children = node[kind]
+            results = [_starving(c, is_empty) for c in children]
+            if kind == "join":  # datums exist when the inputs present are all outerJoin ones
+                present = [c for c, (empty, _) in zip(children, results, strict=True) if not empty]
+                outer = all((c.get("pfs") or {}).get("outerJoin") for c in present)
+                if present and len(present) < len(children) and outer:
+                    return False, []
+            blamed = [leaf for empty, leaves in results if empty for leaf in leaves]
+            return bool(blamed), blamed
+    return False, []
+
+
+def empty_input_warnings(backend: Any, spec: dict) -> list[str]:
+    """Sentences naming each empty input that leaves a pipeline with no datums.
+
+    ``backend`` is any :class:`pipelines.backend.Backend`. A branch with no commit, or whose
+    finished head holds no file, is empty; one still being written is not (yet)."""
+
+    def is_empty(leaf: PfsInput) -> bool:
+        try:
+            head = backend.inspect_branch(leaf.repo, leaf.branch).head
+            if head is None:
+                return True
+            if backend.inspect_commit(leaf.repo, head).finished is None:
+                return False
+            return next(iter(backend.walk_files(leaf.repo, head)), None) is None
+        except TulipError:
+            return False  # a missing repo is reported by whoever needs it
+
+    name = spec_name(spec)
+    return [
+        f"pipeline {name}: input {leaf.repo}@{leaf.branch} is empty, and a cross with an empty "
+        f"input has no datums: {name} will output nothing until {leaf.repo} has files "
+        "(an optional input belongs in a join with outerJoin)"
+        for leaf in starving_inputs(spec.get("input") or {}, is_empty)
+    ]
 
 
 def spec_name(spec: dict) -> str:

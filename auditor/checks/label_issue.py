@@ -23,6 +23,14 @@ With 5 % of the 600 flower photos' labels flipped at random, this beats
 
 Classes that a class-level finding says are one class (``merge``) are joined first, so that a
 whole misnamed class does not flood the per-image queue.
+
+**Clustered noise.** A batch of tulips committed into ``/roses`` is a tight cluster: each
+image's neighbours are the other tulips of the batch, and a regression that trained on most of
+the batch learns their label. Given ``batch`` (the commit that added each image since the
+baseline, :class:`auditor.batches.CommitBatches`), both opinions stay out of the commit: an
+image added by commit j hears only neighbours from before j, images from before the commits
+hear only each other (:func:`commit_neighbours`), and the regression's folds keep each
+commit's images of a class together, so no image of a batch trains the model that judges it.
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ import numpy as np
 from auditor.features import auto_dims, fit_projection
 from auditor.findings import Finding
 from auditor.inputs import as_matrix, check_data, check_severity
-from auditor.neighbours import nearest
+from auditor.neighbours import NeighbourGraph, exact_neighbours, nearest
 from auditor.sampling import rows_by_class
 from auditor.separability import splits
 
@@ -51,6 +59,9 @@ class LabelScores:
     neighbours: np.ndarray  # (m, k) k-NN vote shares
     signals: dict[str, np.ndarray]  # signal name -> (m,) bool: which rows each signal flags
     head: str = "logistic"  # the linear head behind ``regression``
+    #: (m, k) the scored rows' voting neighbours (indices into the scored rows, -1 = none)
+    neighbour_rows: np.ndarray | None = None
+    neighbour_similarity: np.ndarray | None = None
 
     @property
     def combined(self) -> np.ndarray:
@@ -164,12 +175,94 @@ def _neighbour_votes(
 ) -> np.ndarray:
     finite = np.isfinite(sim)
     top = np.where(finite, sim, -np.inf).max(axis=1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)  # a row with no neighbour at all
+    sim = np.where(finite, sim, top)
     w = np.where(finite, np.exp((sim - top) / temperature), 0.0)
     votes = np.zeros((len(y), k))
     np.add.at(votes, (np.repeat(np.arange(len(y)), idx.shape[1]), y[idx].ravel()), w.ravel())
     votes /= np.maximum(votes.sum(axis=1, keepdims=True), 1e-12)
     n = idx.shape[1]
     return (votes * n + 0.1) / (n + 0.1 * k)  # a little smoothing: no hard zeros
+
+
+def _older_classes_only(b: np.ndarray, y: np.ndarray, k: int, least: int) -> np.ndarray:
+    """batch, with the images of a class that had fewer than ``least`` images before their
+    commit counted as old (-1): a class new in a commit has no older images to be judged by
+    (whether it is a real class is new_label's and lookalike_class's question)."""
+    b = b.copy()
+    for j in np.unique(b[b >= 0]):
+        before = np.bincount(y[b < j], minlength=k)
+        b[(b == j) & (before[y] < least)] = -1
+    return b
+
+
+def commit_groups(groups: np.ndarray, batch: np.ndarray | None, codes: np.ndarray) -> np.ndarray:
+    """Fold groups: copy groups, and one group per (commit, class) for images the commits
+    since the baseline added (ids past every copy-group id)."""
+    groups = np.asarray(groups, dtype=np.int64)
+    if batch is None or not (np.asarray(batch) >= 0).any():
+        return groups
+    b = np.asarray(batch, dtype=np.int64)
+    base = int(groups.max(initial=0)) + 1
+    k = int(codes.max(initial=0)) + 1
+    return np.where(b >= 0, base + b * k + codes, groups)
+
+
+def commit_neighbours(
+    vectors: np.ndarray,
+    k: int,
+    batch: np.ndarray,
+    *,
+    groups: np.ndarray | None = None,
+    center: np.ndarray | None = None,
+    graph: NeighbourGraph | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest neighbours of each row that are older than it: an image added by commit j
+    (``batch`` = j >= 0) may hear rows from before j; a row from before the commits (-1) hears
+    only such rows. Copies (``groups``) never vote for each other. From the graph's lists,
+    with an exact search (among the allowed rows only) for the rows whose lists run short;
+    missing neighbours are -1 with similarity -inf."""
+    n = len(vectors)
+    b = np.asarray(batch, dtype=np.int64)
+    g = np.arange(n) if groups is None else np.asarray(groups, dtype=np.int64)
+    k = min(k, n - 1)
+    if k <= 0:
+        return np.full((n, 0), -1, np.int64), np.zeros((n, 0))
+    if graph is not None:
+        idx, sim = graph.indices, graph.similarities.astype(np.float64)
+    else:
+        idx, sim = exact_neighbours(vectors, k + 8, groups=g, center=center)
+    valid = idx >= 0
+    nb = np.where(valid, idx, 0)
+    valid &= g[nb] != g[:, None]
+    valid &= ~((b[nb] >= 0) & (b[nb] >= np.maximum(b, 0)[:, None]))
+    order = np.argsort(~valid, axis=1, kind="stable")[:, :k]
+    out_idx = np.take_along_axis(idx, order, 1).astype(np.int64)
+    out_sim = np.take_along_axis(sim, order, 1)
+    kept = np.take_along_axis(valid, order, 1)
+    if out_idx.shape[1] < k:  # a graph narrower than k
+        pad = k - out_idx.shape[1]
+        out_idx = np.pad(out_idx, ((0, 0), (0, pad)), constant_values=-1)
+        out_sim = np.pad(out_sim, ((0, 0), (0, pad)), constant_values=-np.inf)
+        kept = np.pad(kept, ((0, 0), (0, pad)))
+    out_idx[~kept], out_sim[~kept] = -1, -np.inf
+    short = kept.sum(axis=1) < k
+    # exact search for the short rows, one pass per commit: the rows they may not hear and
+    # the rows themselves share one group id, so none of them is a neighbour
+    for j in np.unique(b[short]):
+        rows = np.flatnonzero(short & (b == j))
+        barred = (b >= 0) & (b >= max(int(j), 0))
+        allowed = ~barred
+        if j < 0:
+            allowed &= b < 0
+        if not allowed.any():
+            continue
+        special = np.where(barred | np.isin(np.arange(n), rows), -1, g)
+        fix_idx, fix_sim = exact_neighbours(vectors, k, rows=rows, groups=special, center=center)
+        bad = ~np.isfinite(fix_sim) | (special[fix_idx] == -1)
+        fix_idx[bad], fix_sim[bad] = -1, -np.inf
+        out_idx[rows], out_sim[rows] = fix_idx, fix_sim
+    return out_idx, out_sim
 
 
 def label_scores(
@@ -186,13 +279,17 @@ def label_scores(
     groups: np.ndarray | None = None,
     features: np.ndarray | None = None,
     neighbours: tuple[np.ndarray, np.ndarray] | None = None,
+    batch: np.ndarray | None = None,
     seed: int = 0,
 ) -> LabelScores | None:
     """Both opinions and the flags, or None when fewer than two classes can be scored.
 
     Rows of ``exclude`` labels, and of classes with fewer than ``folds`` pictures, are not
     scored. neighbours: precomputed :func:`auditor.neighbours.nearest` (indices, similarities)
-    over all rows; it is recomputed among the scored rows when rows are left out."""
+    over all rows (:func:`commit_neighbours` when ``batch`` is given); it is recomputed among
+    the scored rows when rows are left out. batch: per row, the commit since the baseline
+    that added it (-1 = before them): its images do not vote for, or train the model of,
+    each other."""
     from cleanlab.count import num_label_issues
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
@@ -213,14 +310,22 @@ def label_scores(
     if len(classes) < 2:
         return None
     y = np.searchsorted(classes, merged[rows])
+    b = None
+    if batch is not None and (np.asarray(batch) >= 0).any():
+        b = _older_classes_only(np.asarray(batch, dtype=np.int64)[rows], y, len(classes), folds)
     g = group_ids[rows]
+    folds_g = commit_groups(g, b, y)
     if features is None:
         features = fit_projection(x, dims=auto_dims(len(classes)), seed=seed)(x)
     z = as_matrix(features, name="features", rows=len(x))[rows]
-    regression, head = _regression_probabilities(z, y, len(classes), g, folds, regularization, seed)
+    regression, head = _regression_probabilities(
+        z, y, len(classes), folds_g, folds, regularization, seed
+    )
     if neighbours is not None and len(rows) == len(x):
         idx, sim = neighbours
         idx, sim = idx[:, :k], sim[:, :k]
+    elif b is not None:
+        idx, sim = commit_neighbours(x[rows], k, b, groups=g)
     else:
         idx, sim = nearest(x[rows], k, groups=g)
     votes = _neighbour_votes(idx, sim, y, len(classes), temperature)
@@ -232,7 +337,7 @@ def label_scores(
     ranked &= combined.argmax(axis=1) != y  # never when the given label is still the likeliest
     confident = find_label_issues(y, regression) & (votes.argmax(axis=1) != y)
     signals = {"ranked": ranked, "confident": confident}
-    return LabelScores(rows, classes, y, regression, votes, signals, head)
+    return LabelScores(rows, classes, y, regression, votes, signals, head, idx, sim)
 
 
 def label_issue(
@@ -251,6 +356,7 @@ def label_issue(
     groups: np.ndarray | None = None,
     features: np.ndarray | None = None,
     neighbours: tuple[np.ndarray, np.ndarray] | None = None,
+    batch: np.ndarray | None = None,
     scores: LabelScores | None = None,
     seed: int = 0,
 ) -> list[Finding]:
@@ -280,6 +386,7 @@ def label_issue(
             groups=groups,
             features=features,
             neighbours=neighbours,
+            batch=batch,
             seed=seed,
         )
     if scores is None:

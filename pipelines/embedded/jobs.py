@@ -101,6 +101,10 @@ MIGRATIONS = [
         CREATE INDEX datum_outputs_by_hash ON datum_outputs(file_hash)
         """,
     ),
+    Migration(
+        "datum outputs by path (carry-over touches only the paths of changed datums)",
+        "CREATE INDEX datum_outputs_by_path ON datum_outputs(pipeline, path)",
+    ),
 ]
 
 # What a datum came to in one job.
@@ -361,15 +365,29 @@ class JobQueue:
         return [InputFile(p, h, s) for p, h, s in manifests.walk(self.db.conn, repo, commit_id)]
 
     def succeeded(self, pipeline: str, hashes: Iterable[str]) -> dict[str, str]:
-        """Of these datum hashes, those that succeeded before, with the job that ran them."""
-        wanted = set(hashes)
-        return {
-            r[0]: r[1]
-            for r in self.db.execute(
-                "SELECT hash, job_id FROM datum_results WHERE pipeline = ?", (pipeline,)
+        """Of these datum hashes, those that succeeded before, with the job that ran them.
+
+        One join against a temporary table of the hashes: no query per datum."""
+        conn = self.db.conn
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_hashes(hash TEXT PRIMARY KEY)")
+        own = not conn.in_transaction
+        if own:
+            conn.execute("BEGIN")  # deferred: a temp table takes no lock on the store
+        try:
+            conn.executemany(
+                "INSERT OR IGNORE INTO wanted_hashes(hash) VALUES (?)", ((h,) for h in hashes)
             )
-            if r[0] in wanted
-        }
+            return dict(
+                conn.execute(
+                    "SELECT r.hash, r.job_id FROM wanted_hashes w JOIN datum_results r "
+                    "ON r.pipeline = ? AND r.hash = w.hash",
+                    (pipeline,),
+                ).fetchall()
+            )
+        finally:
+            conn.execute("DELETE FROM wanted_hashes")
+            if own:
+                conn.execute("COMMIT")
 
     # -- running ----------------------------------------------------------------------------
     def work_dir(self, job: JobInfo) -> Path:
@@ -438,22 +456,20 @@ class JobQueue:
         }
         with self.db.transaction() as conn:
             commit = commits.require(conn, job.pipeline, job.id)
-            manifests.clear(conn, job.pipeline, job.id)
+            size, written = 0, False
             if state == JOB_SUCCESS and not claimed.is_service:
-                conflict = self._write_outputs(conn, job, datums)
+                conflict, size = self._write_outputs(conn, job, commit, datums)
                 if conflict:
-                    state, reason = JOB_FAILURE, conflict
-                    manifests.clear(conn, job.pipeline, job.id)
+                    state, reason, size = JOB_FAILURE, conflict, 0
+                written = conflict is None
             if state != JOB_SUCCESS and commit["parent"]:
                 # The last good output stays at the branch head; the commit records the failure.
                 manifests.copy(conn, job.pipeline, commit["parent"], job.id)
+                size = commits.require(conn, job.pipeline, commit["parent"])["size_bytes"] or 0
+            elif not written:
+                manifests.clear(conn, job.pipeline, job.id)
             commits.close(
-                conn,
-                job.pipeline,
-                job.id,
-                now,
-                manifests.size(conn, job.pipeline, job.id),
-                None if state == JOB_SUCCESS else reason,
+                conn, job.pipeline, job.id, now, size, None if state == JOB_SUCCESS else reason
             )
             conn.executemany(
                 "INSERT OR REPLACE INTO datums(pipeline, job_id, hash, state, files, tries, reason, "
@@ -539,28 +555,131 @@ class JobQueue:
                 )
 
     def _write_outputs(
-        self, conn: Connection, job: JobInfo, datums: Sequence[DatumOutcome]
-    ) -> str | None:
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS job_hashes(hash TEXT PRIMARY KEY)")
-        conn.execute("DELETE FROM job_hashes")
-        conn.executemany(
-            "INSERT OR IGNORE INTO job_hashes(hash) VALUES (?)",
-            [(d.hash,) for d in datums if d.state in CARRIED],
-        )
-        manifest: dict[str, str] = {}
-        owner: dict[str, str] = {}
+        self, conn: Connection, job: JobInfo, commit: Row, datums: Sequence[DatumOutcome]
+    ) -> tuple[str | None, int]:
+        """Write the output commit: (why it cannot be written, or None; its size in bytes).
+
+        When the parent output commit is the output of a known set of datums, the new commit
+        is that parent plus what the changed datums (new, gone, or run again) change: k
+        changed datums touch k datums' paths, not N. Otherwise every output is written."""
+        _fill(conn, "job_hashes", (d.hash for d in datums if d.state in CARRIED))
+        base_job = self._carry_base(conn, job.pipeline, commit)
+        if base_job is False:
+            return self._write_all(conn, job)
+        _fill(conn, "changed_hashes", (d.hash for d in datums if d.state in (SUCCESS, RECOVERED)))
+        if base_job is None:
+            conn.execute("INSERT OR IGNORE INTO changed_hashes SELECT hash FROM job_hashes")
+        else:
+            carried = ",".join("?" * len(CARRIED))
+            conn.execute(
+                "INSERT OR IGNORE INTO changed_hashes SELECT j.hash FROM job_hashes j "
+                "WHERE NOT EXISTS (SELECT 1 FROM datums d WHERE d.pipeline = ? AND d.job_id = ? "
+                f"AND d.hash = j.hash AND d.state IN ({carried}))",
+                (job.pipeline, base_job, *CARRIED),
+            )
+            conn.execute(
+                "INSERT OR IGNORE INTO changed_hashes SELECT d.hash FROM datums d "
+                f"WHERE d.pipeline = ? AND d.job_id = ? AND d.state IN ({carried}) "
+                "AND d.hash NOT IN (SELECT hash FROM job_hashes)",
+                (job.pipeline, base_job, *CARRIED),
+            )
+        if conn.execute(
+            "SELECT 1 FROM changed_hashes c WHERE NOT EXISTS (SELECT 1 FROM datum_results r "
+            "WHERE r.pipeline = ? AND r.hash = c.hash) LIMIT 1",
+            (job.pipeline,),
+        ).fetchone():
+            return self._write_all(conn, job)  # a gone datum's outputs are unknown: rebuild
+        touched = [
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT o.path FROM changed_hashes c JOIN datum_outputs o "
+                "ON o.pipeline = ? AND o.hash = c.hash",
+                (job.pipeline,),
+            )
+        ]
+        _fill(conn, "touched_paths", touched)
+        rows = conn.execute(
+            "SELECT o.path, o.file_hash, o.size, o.hash FROM touched_paths t "
+            "JOIN datum_outputs o ON o.pipeline = ? AND o.path = t.hash "
+            "JOIN job_hashes j ON j.hash = o.hash ORDER BY o.path",
+            (job.pipeline,),
+        ).fetchall()
+        conflict, new = _union(rows)
+        if conflict:
+            return conflict, 0
+        size = 0
+        if base_job is not None:  # starts as its parent: with shared manifests, no rows at all
+            manifests.copy(conn, job.pipeline, commit["parent"], job.id)
+            size = commits.require(conn, job.pipeline, commit["parent"])["size_bytes"] or 0
+        else:
+            manifests.clear(conn, job.pipeline, job.id)
+        gone = []
+        for path in touched:
+            old = manifests.lookup(conn, job.pipeline, job.id, path)
+            if old is not None:
+                size -= old[1]
+                if path not in new:
+                    gone.append(("delete", path))
+        if gone:
+            manifests.apply(conn, job.pipeline, job.id, gone, branch="master")
+        if new:
+            manifests.write(conn, job.pipeline, job.id, new.values())
+        return None, size + sum(s for _p, _d, s in new.values())
+
+    def _write_all(self, conn: Connection, job: JobInfo) -> tuple[str | None, int]:
+        """Every output of the job's datums (``job_hashes``), written afresh."""
         rows = conn.execute(
             "SELECT o.path, o.file_hash, o.size, o.hash FROM datum_outputs o "
             "JOIN job_hashes j ON j.hash = o.hash WHERE o.pipeline = ? ORDER BY o.path",
             (job.pipeline,),
         ).fetchall()
-        for path, digest, _size, datum_hash in rows:
-            if path in manifest and manifest[path] != digest:
-                return (
-                    f"datums {owner[path][:12]} and {datum_hash[:12]} both wrote {path} with "
-                    "different content; make each datum write its own paths"
-                )
-            manifest[path] = digest
-            owner[path] = datum_hash
-        manifests.write(conn, job.pipeline, job.id, [(p, d, s) for p, d, s, _h in rows])
+        conflict, new = _union(rows)
+        if conflict:
+            return conflict, 0
+        manifests.clear(conn, job.pipeline, job.id)
+        manifests.write(conn, job.pipeline, job.id, new.values())
+        return None, sum(s for _p, _d, s in new.values())
+
+    @staticmethod
+    def _carry_base(conn: Connection, pipeline: str, commit: Row) -> str | bool | None:
+        """Whose datums the parent output commit holds the outputs of.
+
+        A job id; None when no job has succeeded yet along the parents (the parent holds
+        nothing); False when it cannot be known (then everything is written afresh). A failed
+        job's commit is a copy of its parent, so the walk goes on past it."""
+        cid = commit["parent"]
+        while cid:
+            c = commits.row(conn, pipeline, cid)
+            j = conn.execute(
+                "SELECT state FROM jobs WHERE pipeline = ? AND id = ?", (pipeline, cid)
+            ).fetchone()
+            if c is None or c["finished"] is None or j is None:
+                return False
+            if j["state"] == JOB_SUCCESS:
+                return cid
+            if j["state"] not in (JOB_FAILURE, JOB_UNRUNNABLE):
+                return False
+            cid = c["parent"]
         return None
+
+
+def _fill(conn: Connection, table: str, values: Iterable[str]) -> None:
+    """A temporary one-column set, emptied first: the operand of a set operation in SQL."""
+    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table}(hash TEXT PRIMARY KEY)")
+    conn.execute(f"DELETE FROM {table}")
+    conn.executemany(f"INSERT OR IGNORE INTO {table}(hash) VALUES (?)", ((v,) for v in values))
+
+
+def _union(rows: Sequence[Row]) -> tuple[str | None, dict[str, tuple[str, str, int]]]:
+    """Datum outputs (path, digest, size, datum hash) as one manifest, or why they clash."""
+    manifest: dict[str, tuple[str, str, int]] = {}
+    owner: dict[str, str] = {}
+    for path, digest, size, datum_hash in rows:
+        if path in manifest and manifest[path][1] != digest:
+            return (
+                f"datums {owner[path][:12]} and {datum_hash[:12]} both wrote {path} with "
+                "different content; make each datum write its own paths"
+            ), {}
+        manifest[path] = (path, digest, size)
+        owner[path] = datum_hash
+    return None, manifest

@@ -87,6 +87,17 @@ class AlertConfig:
     delivery: Delivery = field(default_factory=Delivery)
     path: Path | None = None
 
+    def added(self, now: float) -> float | None:
+        """When endpoints first seen now were added: the config file's last write (an event
+        between the edit and the first delivery run is theirs). None for a config built in
+        code, which has no such moment: its endpoints get the last day's events."""
+        if self.path is None:
+            return None
+        try:
+            return min(now, self.path.stat().st_mtime)
+        except OSError:
+            return now
+
     def endpoint(self, name: str) -> Endpoint | None:
         return next((e for e in self.endpoints if e.name == name), None)
 
@@ -201,3 +212,28 @@ def load_config(root: Path, override: Path | str | None = None) -> AlertConfig:
         ) from None
     cfg = parse_config(data, where=str(path))
     return AlertConfig(cfg.endpoints, cfg.base_url, cfg.source, cfg.delivery, path)
+
+
+_SPAN = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_since(text: str, *, now: float) -> float:
+    """``--replay SINCE``: a span back from now (``90m``, ``2h``, ``1d``) or an ISO-8601 time
+    (``2026-12-01T08:00:00Z``) as POSIX seconds; ``ValueError`` names what is accepted."""
+    import datetime as _dt
+    import re
+
+    value = text.strip()
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhdw])", value)
+    if m:
+        return now - float(m.group(1)) * _SPAN[m.group(2)]
+    try:
+        when = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is neither a span (90m, 2h, 1d, 1w) nor an ISO-8601 time "
+            "(2026-12-01T08:00:00Z)"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=_dt.UTC)
+    return when.timestamp()

@@ -5,8 +5,10 @@ engine does that, ``pipelines.embedded.outbox``). This module decides what happe
 records it in the alerts' own ``deliveries`` and ``endpoints`` tables (``tables.py``):
 
 * **Fan-out.** Each event gets one ``deliveries`` row per endpoint whose ``events`` globs
-  match it, the first time a deliverer sees it. An endpoint added later receives the events of
-  the last ``give_up_after_seconds`` (a day), not the whole history.
+  match it, the first time a deliverer sees it. A new endpoint starts from when it was added
+  (when the alerts config that names it was last written, as the store first sees it): it
+  gets no older event, unless ``tulip alerts deliver --replay SINCE``. Nothing older than
+  ``give_up_after_seconds`` (a day) is fanned out without ``--replay``.
 * **Attempts.** A POST with a 15 s timeout, no redirects followed. 2xx acknowledges: the
   delivery is ``delivered`` and is never sent again. 410 Gone disables the endpoint (its
   deliveries wait until ``tulip alerts retry``). Anything else (429, 5xx, other 4xx, network
@@ -180,28 +182,45 @@ class Deliverer:
 
     # -- bookkeeping ----------------------------------------------------------------------
     def sync_endpoints(self) -> None:
-        """Record configured endpoints; a changed URL lifts an earlier 410 disablement."""
-        self.tables.sync_endpoints((e.name, e.url) for e in self.config.endpoints)
+        """Record configured endpoints (a new one starts from now); a changed URL lifts an
+        earlier 410 disablement."""
+        self.tables.sync_endpoints(
+            ((e.name, e.url) for e in self.config.endpoints), now=self.config.added(self.clock())
+        )
 
-    def fan_out(self) -> int:
-        """Create the missing deliveries of recent events; returns how many."""
+    def fan_out(self, *, replay_since: float | None = None) -> int:
+        """Create the missing deliveries of recent events; returns how many.
+
+        An endpoint gets the events from when it was added (``endpoints.since``), at most a
+        day back; ``replay_since`` (``--replay SINCE``) reaches back to then instead, for
+        every endpoint, without sending anything twice (an existing delivery stays)."""
         if not self.config.endpoints:
             return 0
-        horizon = self.clock() - self.config.delivery.give_up_after_seconds
+        now = self.clock()
+        horizon = now - self.config.delivery.give_up_after_seconds
+        added = {name: st.since for name, st in self.tables.endpoints().items()}
         created = 0
         with self.store.db.transaction() as conn:
-            events = self.outbox.since(horizon)
+            events = self.outbox.since(min(horizon, replay_since if replay_since else horizon))
             have = self.tables.existing(conn, [e.id for e in events])
             for endpoint in self.config.endpoints:
+                start = replay_since if replay_since is not None else added.get(endpoint.name)
                 for event in events:
                     if (event.id, endpoint.name) in have or not endpoint.wants(event.type):
                         continue
-                    created += self.tables.create(conn, event.id, endpoint.name, self.clock())
+                    if start is not None and event.time < start:
+                        continue
+                    if replay_since is None and event.time < horizon:
+                        continue
+                    created += self.tables.create(conn, event.id, endpoint.name, now)
         return created
 
-    def due(self) -> dict[str, list[Event]]:
-        """Due deliveries by endpoint, oldest event first, skipping disabled endpoints."""
+    def due(self, *, only: set[str] | None = None) -> dict[str, list[Event]]:
+        """Due deliveries by endpoint, oldest event first, skipping disabled endpoints;
+        ``only``: just these events."""
         pairs = self.tables.due(self.clock(), [e.name for e in self.config.endpoints])
+        if only is not None:
+            pairs = [p for p in pairs if p[0] in only]
         events = self.outbox.get(sorted({event_id for event_id, _ in pairs}))
         out: dict[str, list[Event]] = {}
         for event_id, endpoint in sorted(pairs, key=lambda p: events[p[0]].seq):
@@ -294,12 +313,16 @@ class Deliverer:
         finally:
             self.store.db.close()  # this thread's connection
 
-    def run_once(self) -> RunStats:
-        """Fan out, then send every due delivery (endpoints in parallel, events in order)."""
+    def run_once(
+        self, *, only: set[str] | None = None, replay_since: float | None = None
+    ) -> RunStats:
+        """Fan out, then send every due delivery (endpoints in parallel, events in order).
+        ``only``: send just these events and fan out nothing (``tulip alerts test``)."""
         stats = RunStats()
         self.sync_endpoints()
-        stats.fanned_out = self.fan_out()
-        due = self.due()
+        if only is None:
+            stats.fanned_out = self.fan_out(replay_since=replay_since)
+        due = self.due(only=only)
         if not due:
             return stats
         endpoints = {e.name: e for e in self.config.endpoints}
@@ -372,9 +395,15 @@ def event_sink(root: Path | str) -> None:
 
 
 def serve(
-    root: Path, config: AlertConfig, *, once: bool = False, idle_exit: float | None = None
+    root: Path,
+    config: AlertConfig,
+    *,
+    once: bool = False,
+    idle_exit: float | None = None,
+    replay_since: float | None = None,
 ) -> RunStats | None:
-    """Run a deliverer in this process, holding the lock; raises if another one runs."""
+    """Run a deliverer in this process, holding the lock; raises if another one runs.
+    ``replay_since``: first fan out every event since then (``--replay``)."""
     with deliverer_lock(root) as got:
         if not got:
             raise DelivererRunning(
@@ -385,7 +414,10 @@ def serve(
         try:
             d = Deliverer(store, config)
             if once:
-                return d.run_once()
+                return d.run_once(replay_since=replay_since)
+            if replay_since is not None:
+                d.sync_endpoints()
+                d.fan_out(replay_since=replay_since)
             d.run(idle_exit=idle_exit)
             return None
         finally:

@@ -175,7 +175,7 @@ def retry(
     if endpoint is not None and config.endpoint(endpoint) is None:
         known = ", ".join(e.name for e in config.endpoints) or "none configured"
         raise TulipError(f"no endpoint {endpoint!r} in {config.path}; endpoints: {known}")
-    tables.sync_endpoints((e.name, e.url) for e in config.endpoints)
+    tables.sync_endpoints(((e.name, e.url) for e in config.endpoints), now=config.added(now))
     changes = []
     with store.db.transaction() as conn:
         for e in config.endpoints:

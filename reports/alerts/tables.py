@@ -46,6 +46,28 @@ MIGRATIONS = [
         )
         """,
     ),
+    Migration(
+        "the cluster follower's cursor and the jobs it announced",
+        """
+        CREATE TABLE IF NOT EXISTS followed_clusters (
+            cluster   TEXT PRIMARY KEY,
+            watermark REAL NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS followed_jobs (
+            cluster  TEXT NOT NULL,
+            pipeline TEXT NOT NULL,
+            job      TEXT NOT NULL,
+            events   TEXT NOT NULL,
+            at       REAL NOT NULL,
+            PRIMARY KEY (cluster, pipeline, job)
+        )
+        """,
+    ),
+    Migration(
+        "an endpoint starts from when it was added",
+        # NULL for endpoints recorded before: they keep the old horizon (the last day)
+        "ALTER TABLE endpoints ADD COLUMN since REAL",
+    ),
 ]
 
 
@@ -67,6 +89,7 @@ class EndpointState:
     url: str
     disabled: float | None
     reason: str | None
+    since: float | None = None  # events before this are not fanned out to it (None: old row)
 
 
 class AlertTables:
@@ -77,13 +100,16 @@ class AlertTables:
         db.migrate({"alerts": MIGRATIONS})
 
     # -- endpoints -------------------------------------------------------------------------
-    def sync_endpoints(self, endpoints: Iterable[tuple[str, str]]) -> None:
-        """Record configured (name, url) pairs; a changed URL lifts an earlier disablement."""
+    def sync_endpoints(self, endpoints: Iterable[tuple[str, str]], *, now: float | None) -> None:
+        """Record configured (name, url) pairs; a new endpoint starts from ``now`` (it gets
+        no event from before it was added); a changed URL lifts an earlier disablement."""
         with self.db.transaction() as conn:
             for name, url in endpoints:
                 row = conn.execute("SELECT url FROM endpoints WHERE name = ?", (name,)).fetchone()
                 if row is None:
-                    conn.execute("INSERT INTO endpoints(name, url) VALUES (?, ?)", (name, url))
+                    conn.execute(
+                        "INSERT INTO endpoints(name, url, since) VALUES (?, ?, ?)", (name, url, now)
+                    )
                 elif row["url"] != url:
                     conn.execute(
                         "UPDATE endpoints SET url = ?, disabled = NULL, reason = NULL WHERE name = ?",
@@ -92,7 +118,7 @@ class AlertTables:
 
     def endpoints(self) -> dict[str, EndpointState]:
         return {
-            r["name"]: EndpointState(r["name"], r["url"], r["disabled"], r["reason"])
+            r["name"]: EndpointState(r["name"], r["url"], r["disabled"], r["reason"], r["since"])
             for r in self.db.execute("SELECT * FROM endpoints")
         }
 
@@ -207,4 +233,56 @@ class AlertTables:
             "UPDATE deliveries SET state = ?, attempts = 0, next_attempt = ? "
             "WHERE event_id = ? AND endpoint = ?",
             (PENDING, when, event_id, endpoint),
+        )
+
+    # -- the cluster follower (reports.alerts.follower) -------------------------------------
+    def follow_watermark(self, cluster: str, start: float) -> float:
+        """The follower's cursor for ``cluster``: jobs created before it were all announced.
+        The first call records ``start`` (now, or ``--replay SINCE``) and returns it."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO followed_clusters(cluster, watermark) VALUES (?, ?)",
+                (cluster, start),
+            )
+            row = conn.execute(
+                "SELECT watermark FROM followed_clusters WHERE cluster = ?", (cluster,)
+            ).fetchone()
+        return float(row["watermark"])
+
+    def advance_watermark(self, cluster: str, watermark: float) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE followed_clusters SET watermark = MAX(watermark, ?) WHERE cluster = ?",
+                (watermark, cluster),
+            )
+
+    def followed(self, cluster: str, pipeline: str, jobs: list[str]) -> set[str]:
+        """Which of these jobs were announced already."""
+        out: set[str] = set()
+        for i in range(0, len(jobs), 500):
+            chunk = jobs[i : i + 500]
+            out |= {
+                r[0]
+                for r in self.db.execute(
+                    f"SELECT job FROM followed_jobs WHERE cluster = ? AND pipeline = ? "
+                    f"AND job IN ({','.join('?' * len(chunk))})",
+                    [cluster, pipeline, *chunk],
+                )
+            }
+        return out
+
+    def mark_followed(
+        self, conn: Connection, cluster: str, pipeline: str, job: str, events: list[str], at: float
+    ) -> bool:
+        """Record a job as announced, in the transaction that writes its events; False (and
+        nothing written) if it was already: the caller then rolls its events back."""
+        import json
+
+        return (
+            conn.execute(
+                "INSERT OR IGNORE INTO followed_jobs(cluster, pipeline, job, events, at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (cluster, pipeline, job, json.dumps(events), at),
+            ).rowcount
+            == 1
         )

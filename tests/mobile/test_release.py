@@ -7,6 +7,7 @@ the scenario's own store is never written to.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from mobile.identify import identify_file
 from mobile.labels import read_labels
 from mobile.metadata import read_manifest, verify
 from mobile.release_check import check_release, split_paths
+from mobile.runtime import required_runtime, runs_on
 from pipelines.errors import GateBlocked
 from pipelines.layout import AUDIT_FILE, EXPORTS_REPO, TFLITE_FILE
 from tests.mobile.apps import poets_checkout, snapshot
@@ -186,17 +188,32 @@ def test_export_lands_in_both_apps_with_labels_in_output_order_and_is_recorded(
         writable, f"Convert@{world.good}", android=checkout, ios=checkout
     )
     assert exported.model_commit == world.good and not exported.forced
+    # One model for both apps, one the iOS app's TFLite (1.13.1 by default) can load: the
+    # published one if it can, else the variant Convert kept that it can (mobile.runtime).
+    runtime = exported.record["runtime"]
+    assert runtime["targets"] == {"android": "latest", "ios": "1.13.1"}
+    published_needs = required_runtime(exported.source.content)
+    assert runtime["published_min_runtime_version"] == published_needs
+    if runs_on(published_needs, "1.13.1"):
+        assert runtime["variant"] == "published"
+        shipped, variant = exported.source.content, exported.source.architecture
+    else:
+        assert runtime["variant"] == "float32"
+        shipped = writable.get_file("Convert", world.good, "/variants/float32.tflite")
+        variant = f"{exported.source.metrics['architecture']} float32"
+    assert runs_on(required_runtime(shipped), "1.13.1")
     for platform in ("android", "ios"):
         folder = checkout / ASSET_DIRS[platform]
         assert read_labels(folder / "labels.txt") == LABELS
         manifest = read_manifest(folder / "graph.lite")
         assert (manifest.model.repo, manifest.model.commit) == ("Convert", world.good)
         assert list(manifest.labels) == LABELS
-        assert manifest.source_sha256 == exported.source.sha256
+        assert manifest.source_sha256 == hashlib.sha256(shipped).hexdigest()
         assert {r.repo for r in manifest.data} == {"flower_photos", "label_reference"}
         assert verify(folder / "graph.lite").ok
         card = json.loads((folder / "model_card.json").read_text())
-        assert card["variant"] == exported.source.architecture
+        assert card["variant"] == variant
+        assert card["runtime"] == runtime
         assert [row["label"] for row in card["per_class"]] == LABELS
     record = json.loads(
         writable.get_file(

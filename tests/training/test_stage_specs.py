@@ -32,6 +32,7 @@ def test_embed_is_one_datum_per_image_with_batching():
     s = _spec("embed")
     assert s["input"]["pfs"] == {"repo": "flower_photos", "glob": "/*/*"}
     assert s["transform"]["datumBatching"] is True
+    assert s["parallelismSpec"] == {"constant": 2}  # two workers share the images
     assert s["transform"]["cmd"] == ["python3", "-m", "training.embed"]
     assert s["transform"]["env"]["ARCHITECTURE"] == "mobilenet_1.0_224"
 
@@ -57,7 +58,19 @@ def test_tensorboard_is_a_service_on_train():
 
 def test_convert_reads_the_audit_verdict():
     s = _spec("convert")
-    assert [i["pfs"]["repo"] for i in s["input"]["cross"]] == ["Train", "Audit", "flower_photos"]
+    # A join, not a cross: with no audit verdict the job still runs, and the gate fails it.
+    inputs = {i["pfs"]["repo"]: i["pfs"] for i in s["input"]["join"]}
+    assert list(inputs) == ["Train", "Audit", "flower_photos"]
+    assert [r for r, p in inputs.items() if not p.get("outerJoin")] == ["Audit"]
+    assert {p["glob"] for p in inputs.values()} == {"/"}
     cmd = s["transform"]["cmd"]
     assert cmd[:3] == ["python3", "-m", "conversion.convert"]
     assert cmd[cmd.index("--audit") + 1] == "/pfs/Audit"
+
+
+def test_audit_runs_without_a_reference_gallery():
+    s = _spec("audit")
+    inputs = {i["pfs"]["repo"]: i["pfs"] for i in s["input"]["join"]}
+    assert list(inputs) == ["Embed", "flower_photos", "label_reference"]
+    assert [r for r, p in inputs.items() if p.get("outerJoin")] == ["Embed", "flower_photos"]
+    assert len({p["joinOn"] for p in inputs.values()}) == 1  # one key: one datum of all three

@@ -124,22 +124,45 @@ def retry_alert(
         )
 
 
+def _since(value: str | None) -> float | None:
+    import time
+
+    from reports.alerts.config import parse_since
+
+    if value is None:
+        return None
+    try:
+        return parse_since(value, now=time.time())
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--replay") from None
+
+
+_REPLAY_HELP = (
+    "also send the events since SINCE (2h, 1d, or an ISO time) to every endpoint that has not "
+    "had them; without it a new endpoint starts from when it was added"
+)
+
+
 @alerts.command("deliver")
 @click.option("--once", is_flag=True, help="send what is due now, then exit")
 @click.option("--forever", is_flag=True, help="keep running when idle")
+@click.option("--replay", "replay", metavar="SINCE", default=None, help=_REPLAY_HELP)
 @_config_option
 @pass_settings
-def deliver(s: Settings, once: bool, forever: bool, alerts_config: str | None) -> None:
+def deliver(
+    s: Settings, once: bool, forever: bool, replay: str | None, alerts_config: str | None
+) -> None:
     """Run delivery in the foreground (one deliverer per store)."""
     from reports.alerts.delivery import serve
 
+    since = _since(replay)
     config = _config(s, alerts_config)
     s.backend()  # a clear error if there is no store
     if not config.endpoints:
         out.info(f"no endpoints configured in {config.path}; nothing to deliver to", quiet=s.quiet)
         return
     idle = None if forever else config.delivery.idle_exit_seconds
-    stats = serve(s.store_root.absolute(), config, once=once, idle_exit=idle)
+    stats = serve(s.store_root.absolute(), config, once=once, idle_exit=idle, replay_since=since)
     if stats is not None:
         click.echo(
             f"attempted {stats.attempted}: {stats.delivered} delivered, {stats.retrying} to retry, "
@@ -172,7 +195,83 @@ def test_alert(s: Settings, endpoint: str | None, alerts_config: str | None) -> 
     with deliverer_lock(s.store_root.absolute()) as got:
         if not got:
             raise TulipError("a deliverer is running for this store; it will send the test event")
-        stats = Deliverer(backend, only).run_once()
+        stats = Deliverer(backend, only).run_once(only={eid})
+    click.echo(f"sent alert.test event {eid} (only this event; nothing else was delivered)")
     for d in stats.details:
         click.echo(f"{d['endpoint']}: {d['state']} ({d['status'] or d['error']})")
-    click.echo(f"event {eid}")
+
+
+@alerts.command("follow")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=__import__("pathlib").Path),
+    default=None,
+    help="the local store that keeps the events, the cursor and the deliveries "
+    "(default: --root / $TULIP_ROOT / ./.tulip, created if absent)",
+)
+@click.option(
+    "--interval", type=float, default=30.0, show_default=True, help="seconds between polls"
+)
+@click.option("--once", is_flag=True, help="poll once, deliver what is due, then exit")
+@click.option(
+    "--replay",
+    metavar="SINCE",
+    default=None,
+    help="on the first run, announce the cluster's jobs since SINCE (2h, 1d, an ISO time) "
+    "instead of starting from now",
+)
+@_config_option
+@pass_settings
+def follow(
+    s: Settings,
+    home,
+    interval: float,
+    once: bool,
+    replay: str | None,
+    alerts_config: str | None,
+) -> None:
+    """Alerts for a Pachyderm cluster: follow its Audit and Convert jobs and deliver.
+
+    Use with --backend pachyderm. Each finished job's verdict (audit.failed, audit.warned,
+    audit.recovered) or gate refusal (gate.blocked) becomes one event in the home store's
+    outbox, exactly once across restarts, and is delivered to the endpoints of the home's
+    alerts config as `tulip alerts deliver` does. One follower per home.
+    """
+    import time
+
+    from pipelines.embedded.store import EmbeddedStore
+    from reports.alerts.config import load_config
+    from reports.alerts.delivery import Deliverer, DelivererRunning, deliverer_lock
+    from reports.alerts.follower import Follower
+
+    since = _since(replay)
+    cluster = s.backend()
+    home_root = (home or s.store_root).absolute()
+    config = load_config(home_root, alerts_config)
+    if not config.endpoints:
+        out.info(f"no endpoints in {config.path}: events wait in the outbox", quiet=s.quiet)
+    cluster_id = getattr(cluster, "address", None) or cluster.name
+    with deliverer_lock(home_root) as got:
+        if not got:
+            raise DelivererRunning(
+                f"a deliverer or follower already runs for {home_root}; one per home"
+            )
+        store = EmbeddedStore(home_root)
+        try:
+            follower = Follower(cluster, store, cluster_id=str(cluster_id), replay_since=since)
+            deliverer = Deliverer(store, config)
+            while True:
+                stats = follower.poll()
+                sent = deliverer.run_once() if config.endpoints else None
+                if stats.events or not s.quiet:
+                    out.info(
+                        f"{cluster_id}: {stats.jobs} job(s) announced, {len(stats.events)} "
+                        f"event(s), {stats.waiting} still running"
+                        + (f"; {sent.delivered} delivered" if sent is not None else ""),
+                        quiet=s.quiet,
+                    )
+                if once:
+                    return
+                time.sleep(max(1.0, interval))
+        finally:
+            store.close()

@@ -34,7 +34,11 @@ from .base import Settings, cli, pass_settings
     type=click.Path(dir_okay=False, path_type=Path),
     help="instead, write the jobs as OpenLineage run events (JSON lines) to this file",
 )
-@click.option("--namespace", help="OpenLineage namespace (default tulip://<store>)")
+@click.option(
+    "--namespace",
+    help="OpenLineage namespace (default: pachyderm://<pachd address> on a cluster, "
+    "tulip://<host>/<store path> here, made URL-safe)",
+)
 @out.output_option("dot")
 @pass_settings
 def lineage(
@@ -69,7 +73,14 @@ def lineage(
     backend = s.backend()
     view = lineage_around(backend, ref, direction=direction or "both", files=files)
     if openlineage_path is not None:
-        from auditor.openlineage import namespace_for, run_events, write_events
+        from auditor.openlineage import namespace_for, run_events, safe_namespace, write_events
+
+        if namespace is not None and safe_namespace(namespace) != namespace:
+            raise click.BadParameter(
+                f"{namespace!r} has characters OpenLineage servers (Marquez) refuse in a "
+                f"namespace; use letters, digits and _.:/=@;+- (e.g. {safe_namespace(namespace)!r})",
+                param_hint="--namespace",
+            )
 
         events = run_events(
             view.full, namespace=namespace or namespace_for(backend), jobs=view.jobs

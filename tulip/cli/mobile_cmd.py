@@ -56,6 +56,16 @@ def export_group() -> None:
     is_flag=True,
     help="first run the device check on the test split and add it to the model card",
 )
+@click.option(
+    "--ios-runtime",
+    metavar="VERSION",
+    help="TensorFlow Lite the iOS app ships (default 1.13.1: tensorflow-for-poets-2's Podfile)",
+)
+@click.option(
+    "--android-runtime",
+    metavar="VERSION",
+    help="TensorFlow Lite the Android app ships (default latest: its build.gradle takes '+')",
+)
 @out.output_option()
 @pass_settings
 def export_mobile(
@@ -66,6 +76,8 @@ def export_mobile(
     force: bool,
     reason: str | None,
     run_check: bool,
+    ios_runtime: str | None,
+    android_runtime: str | None,
     output: str,
 ) -> None:
     """Put the model REPO@REF (a Convert commit, e.g. Convert@master) into the apps.
@@ -73,7 +85,9 @@ def export_mobile(
     Writes graph.lite (with its provenance embedded), labels.txt in the model's output
     order, and model_card.md/.json, atomically, then records the export in the lineage.
     Refuses (exit 3) a model whose audit failed or is missing, or a Convert commit whose job
-    was blocked, unless --force --reason TEXT.
+    was blocked, unless --force --reason TEXT. The model must load in each app's TensorFlow
+    Lite runtime (its min_runtime_version): else a float32 variant Convert kept is exported
+    instead, or the export is refused (exit 2).
     """
     from mobile.release import export_release
 
@@ -91,6 +105,8 @@ def export_mobile(
         force=force,
         reason=reason,
         device_check=run_check,
+        ios_runtime=ios_runtime,
+        android_runtime=android_runtime,
     )
     if release.forced:
         for objection in release.overridden:
@@ -118,6 +134,18 @@ def _print_release(release) -> None:
     )
     click.echo(f"  audit:     {audit}")
     click.echo("  data:      " + (", ".join(f"{r.repo}@{r.commit}" for r in m.data) or "-"))
+    rt = release.record.get("runtime") or {}
+    targets = ", ".join(f"{p} {v}" for p, v in (rt.get("targets") or {}).items())
+    click.echo(
+        f"  runtime:   needs TensorFlow Lite {rt.get('min_runtime_version') or '(not recorded)'}"
+        f" or newer; apps: {targets}"
+        + (
+            f"; exported the {rt['variant']} variant (the published model needs "
+            f"{rt.get('published_min_runtime_version')})"
+            if rt.get("variant") not in (None, "published")
+            else ""
+        )
+    )
     check = release.record.get("device_check")
     if check:
         click.echo(
@@ -204,6 +232,8 @@ def _print_identity(result) -> None:
             rows.append(("FORCED", f"exported past the gate: {m.override_reason}"))
         rows.append(("labels", ", ".join(m.labels)))
         rows.append(("created", m.created))
+    if ident.min_runtime_version:
+        rows.append(("runtime", f"needs TensorFlow Lite {ident.min_runtime_version} or newer"))
     rows.append(("sha256", f"file {ident.file_sha256}"))
     rows.append(("", f"weights {ident.weights_sha256}"))
     if m is not None:
@@ -297,6 +327,12 @@ def _print_check(result) -> None:
     click.echo(
         f"{src.commit.repo}@{src.commit.id} ({src.architecture or 'model'}) on the {result.split} "
         f"split: {report.images} images of {img.repo}@{img.commit}"
+    )
+    rt = result.runtime()
+    click.echo(
+        f"  ran on: {rt['name']} {rt['version'] or '(version unknown)'}; the model needs "
+        f"TensorFlow Lite {rt['model_min_runtime_version'] or '(not recorded)'} or newer "
+        f"(apps: " + ", ".join(f"{p} {v}" for p, v in rt["app_runtimes"].items()) + ")"
     )
     if src.blocked:
         click.echo(

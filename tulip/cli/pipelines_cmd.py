@@ -35,18 +35,37 @@ def _load_spec(path: str) -> dict:
         ) from None
 
 
+def _warn(messages: list[str]) -> None:
+    """Warnings go to stderr even with --quiet: they say why output will be missing."""
+    for m in messages:
+        click.echo(f"warning: {m}", err=True)
+
+
 def _create_or_update(
-    s: Settings, path: str, *, update: bool, reprocess: bool, dry_run: bool, output: str
+    s: Settings,
+    path: str,
+    *,
+    update: bool,
+    reprocess: bool,
+    dry_run: bool,
+    output: str,
+    parallelism: int | None = None,
 ) -> None:
     spec = _load_spec(path)
+    if parallelism is not None:
+        if parallelism < 1:
+            raise InvalidSpec(f"--parallelism must be at least 1, not {parallelism}")
+        spec.pop("parallelism_spec", None)
+        spec["parallelismSpec"] = {"constant": parallelism}
+    b = s.backend(create=True)
     try:
-        info = s.backend(create=True).create_pipeline(
-            spec, update=update, reprocess=reprocess, dry_run=dry_run
-        )
+        info = b.create_pipeline(spec, update=update, reprocess=reprocess, dry_run=dry_run)
     except InvalidSpec as e:
         raise InvalidSpec(f"{path}: {e}") from None
+    warnings = specmod.empty_input_warnings(b, info.spec)
+    _warn(warnings)
     if output == "json":
-        return out.emit_json(info.as_dict())
+        return out.emit_json({**info.as_dict(), "warnings": warnings})
     verb = "valid" if dry_run else ("updated" if update else "created")
     out.info(
         f"pipeline {info.name} {verb} (version {info.version}); inputs: "
@@ -60,11 +79,28 @@ def _create_or_update(
     "-f", "--file", "path", required=True, help="pipeline spec (Pachyderm JSON), or - for stdin"
 )
 @click.option("--dry-run", is_flag=True, help="validate only")
+@click.option(
+    "--parallelism",
+    type=int,
+    default=None,
+    help="workers (datum processes) per job; sets the spec's parallelismSpec.constant "
+    "(default: the spec's, else the cores)",
+)
 @out.output_option()
 @pass_settings
-def create_pipeline(s: Settings, path: str, dry_run: bool, output: str) -> None:
+def create_pipeline(
+    s: Settings, path: str, dry_run: bool, parallelism: int | None, output: str
+) -> None:
     """Create a pipeline from a Pachyderm JSON spec (camelCase or snake_case)."""
-    _create_or_update(s, path, update=False, reprocess=False, dry_run=dry_run, output=output)
+    _create_or_update(
+        s,
+        path,
+        update=False,
+        reprocess=False,
+        dry_run=dry_run,
+        output=output,
+        parallelism=parallelism,
+    )
 
 
 @update.command("pipeline")
@@ -85,8 +121,11 @@ def list_pipeline(s: Settings, output: str) -> None:
     """List pipelines, with their state, last job and service URL."""
     b = s.backend()
     pipelines = b.list_pipelines()
+    warnings = {p.name: specmod.empty_input_warnings(b, p.spec) for p in pipelines}
+    for p in pipelines:
+        _warn(warnings[p.name])
     if output == "json":
-        return out.emit_json([p.as_dict() for p in pipelines])
+        return out.emit_json([{**p.as_dict(), "warnings": warnings[p.name]} for p in pipelines])
     rows = []
     for p in pipelines:
         jobs = b.list_jobs(p.name, limit=1)
