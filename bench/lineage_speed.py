@@ -170,16 +170,14 @@ def naive_diff(s, a: str, b: str) -> tuple[list[str], dict[str, str]]:
 
 def bench_store(label: str, facts: dict) -> list[dict]:
     from auditor.lineage import build, diff, graph, queries, render
+    from pipelines.embedded import manifests
     from pipelines.embedded.store import EmbeddedStore
 
     s = EmbeddedStore(facts["root"])
     rows = []
     try:
         n_commits = s.db.execute("SELECT COUNT(*) FROM commits").fetchone()[0]
-        n_files = s.db.execute(
-            "SELECT COUNT(*) FROM files WHERE repo = 'flower_photos' AND commit_id = ?",
-            (facts["data"][-1],),
-        ).fetchone()[0]
+        n_files = manifests.count(s.db.conn, "flower_photos", facts["data"][-1])
         build_s, G = timed(lambda: build.build_graph(s), repeat=3 if label == "small" else 1)
         bare_s, _ = timed(lambda: build.build_graph(s, include_files=False), repeat=3)
         what = f"{n_commits} commits in all, {len(facts['data'])} data commits, {n_files} files at head"

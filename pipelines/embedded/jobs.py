@@ -456,17 +456,18 @@ class JobQueue:
         }
         with self.db.transaction() as conn:
             commit = commits.require(conn, job.pipeline, job.id)
-            manifests.clear(conn, job.pipeline, job.id)
-            size = 0
+            size, written = 0, False
             if state == JOB_SUCCESS and not claimed.is_service:
                 conflict, size = self._write_outputs(conn, job, commit, datums)
                 if conflict:
                     state, reason, size = JOB_FAILURE, conflict, 0
-                    manifests.clear(conn, job.pipeline, job.id)
+                written = conflict is None
             if state != JOB_SUCCESS and commit["parent"]:
                 # The last good output stays at the branch head; the commit records the failure.
                 manifests.copy(conn, job.pipeline, commit["parent"], job.id)
                 size = commits.require(conn, job.pipeline, commit["parent"])["size_bytes"] or 0
+            elif not written:
+                manifests.clear(conn, job.pipeline, job.id)
             commits.close(
                 conn, job.pipeline, job.id, now, size, None if state == JOB_SUCCESS else reason
             )
@@ -607,16 +608,22 @@ class JobQueue:
         if conflict:
             return conflict, 0
         size = 0
-        if base_job is not None:
+        if base_job is not None:  # starts as its parent: with shared manifests, no rows at all
             manifests.copy(conn, job.pipeline, commit["parent"], job.id)
             size = commits.require(conn, job.pipeline, commit["parent"])["size_bytes"] or 0
+        else:
+            manifests.clear(conn, job.pipeline, job.id)
+        gone = []
         for path in touched:
             old = manifests.lookup(conn, job.pipeline, job.id, path)
             if old is not None:
                 size -= old[1]
                 if path not in new:
-                    manifests.apply(conn, job.pipeline, job.id, [("delete", path)], branch="master")
-        manifests.write(conn, job.pipeline, job.id, new.values())
+                    gone.append(("delete", path))
+        if gone:
+            manifests.apply(conn, job.pipeline, job.id, gone, branch="master")
+        if new:
+            manifests.write(conn, job.pipeline, job.id, new.values())
         return None, size + sum(s for _p, _d, s in new.values())
 
     def _write_all(self, conn: Connection, job: JobInfo) -> tuple[str | None, int]:
@@ -629,6 +636,7 @@ class JobQueue:
         conflict, new = _union(rows)
         if conflict:
             return conflict, 0
+        manifests.clear(conn, job.pipeline, job.id)
         manifests.write(conn, job.pipeline, job.id, new.values())
         return None, sum(s for _p, _d, s in new.values())
 

@@ -19,7 +19,6 @@ processes and ``outbox`` the events.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import time
@@ -443,6 +442,11 @@ class EmbeddedStore(Backend, Checkable, Collectable, LocalBlobs, LocalServices):
             self.inspect_branch(repo, branch)
         return [commits.info(conn, r) for r in commits.of_repo(conn, repo, branch, limit)]
 
+    def commit_ids_with_prefix(self, repo: str, prefix: str, *, limit: int = 5) -> list[str]:
+        conn = self.db.conn
+        self._require_repo(conn, repo)
+        return commits.ids_with_prefix(conn, repo, prefix, limit)
+
     def commit_set(self, commit_id: str) -> list[CommitInfo]:
         conn = self.db.conn
         rows = commits.of_set(conn, commit_id)
@@ -689,6 +693,25 @@ class EmbeddedStore(Backend, Checkable, Collectable, LocalBlobs, LocalServices):
         path = normalize_path(path)
         old_repo = old_repo or repo
         old_path = normalize_path(old_path) if old_path else path
+        conn = self.db.conn
+        if (
+            old_commit is not None
+            and (old_repo, old_path) == (repo, path)
+            and self._readable_commit(repo, new_commit)
+            and self._readable_commit(repo, old_commit)
+            and manifests.delta_parent(conn, repo, new_commit) == old_commit
+        ):  # against its parent: the commit's own changes, O(changed)
+            return [
+                FileChange(
+                    c.path,
+                    "added" if c.old is None else "deleted" if c.new is None else "modified",
+                    c.old and c.old[0],
+                    c.new and c.new[0],
+                    c.old and c.old[1],
+                    c.new and c.new[1],
+                )
+                for c in manifests.changes(conn, repo, new_commit, path)
+            ]
         new = {
             f.path[len(path) :] if path != "/" else f.path: f
             for f in self.walk_files(repo, new_commit, path)
@@ -713,6 +736,8 @@ class EmbeddedStore(Backend, Checkable, Collectable, LocalBlobs, LocalServices):
         return changes
 
     def find_commits(self, repo: str, branch_or_commit: str, path: str) -> list[PathCommit]:
+        """Commits (newest first) that changed ``path`` or files under it: read from the
+        commits' stored changes, so it costs the history of the path, not files x commits."""
         path = normalize_path(path)
         if COMMIT_ID.match(branch_or_commit):
             start = self.inspect_commit(repo, branch_or_commit)
@@ -722,48 +747,38 @@ class EmbeddedStore(Backend, Checkable, Collectable, LocalBlobs, LocalServices):
                 return []
             start = self.inspect_commit(repo, head)
         conn = self.db.conn
+        by_commit: dict[str, list[manifests.Change]] = {}
+        for cid, change in manifests.history(conn, repo, start.id, path):
+            by_commit.setdefault(cid, []).append(change)
+        after = sum(1 for _ in manifests.walk(conn, repo, start.id, path))
         result: list[PathCommit] = []
-        commit: CommitInfo | None = start
-        current = manifests.hashes(conn, repo, start.id, path)
-        while commit is not None:
-            parent = self.inspect_commit(repo, commit.parent) if commit.parent else None
-            before = manifests.hashes(conn, repo, parent.id, path) if parent else {}
-            if current != before:
-                if not before:
-                    change = "added"
-                elif not current:
-                    change = "deleted"
-                else:
-                    change = "modified"
-                touched = sorted(
-                    p for p in set(current) | set(before) if current.get(p) != before.get(p)
-                )
-                result.append(PathCommit(commit=commit, change=change, files=touched))
-            commit, current = parent, before
+        for cid, changed in by_commit.items():  # newest first
+            added = sum(c.old is None for c in changed)
+            deleted = sum(c.new is None for c in changed)
+            before = after - added + deleted
+            kind = "added" if before == 0 else "deleted" if after == 0 else "modified"
+            files = sorted(c.path for c in changed)
+            result.append(
+                PathCommit(commit=self.inspect_commit(repo, cid), change=kind, files=files)
+            )
+            after = before
         return result
 
     def introduced_by(self, repo: str, commit_id: str, paths: Iterable[str]) -> dict[str, str]:
-        """For each path, the commit (walking parents) since which it has had its current hash."""
+        """For each path, the commit (walking parents) since which it has had its current hash:
+        the newest change to it in the commit's history."""
         conn = self.db.conn
+        self._commit_row(conn, repo, commit_id)
         wanted = {normalize_path(p) for p in paths}
-        chain = []
-        cid: str | None = commit_id
-        while cid is not None:
-            chain.append(cid)
-            cid = self._commit_row(conn, repo, cid)["parent"]
-        current = {p: h for p, h in manifests.hashes(conn, repo, commit_id).items() if p in wanted}
         result: dict[str, str] = {}
-        pending = set(current)
-        for newer, older in itertools.pairwise(chain):
-            if not pending:
+        seen: set[str] = set()
+        for cid, change in manifests.history(conn, repo, commit_id):
+            if len(seen) == len(wanted):
                 break
-            before = manifests.hashes(conn, repo, older)
-            for p in list(pending):
-                if before.get(p) != current[p]:
-                    result[p] = newer
-                    pending.discard(p)
-        for p in pending:
-            result[p] = chain[-1]
+            if change.path in wanted and change.path not in seen:
+                seen.add(change.path)
+                if change.new is not None:
+                    result[change.path] = cid
         return result
 
     # -- pipelines ------------------------------------------------------------------------

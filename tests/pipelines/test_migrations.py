@@ -43,6 +43,35 @@ def old_manifests(root: Path) -> dict[tuple[str, str], dict[str, tuple[str, int]
     return out
 
 
+def test_the_full_copies_become_changes_once(legacy):
+    before = old_manifests(legacy)
+    parents = dict(
+        ((r, c), p)
+        for r, c, p in sqlite3.connect(legacy / "tulip.db").execute(
+            "SELECT repo, id, parent FROM commits"
+        )
+    )
+    old_rows = sum(len(files) for files in before.values())
+    store = EmbeddedStore(legacy)
+    conn = store.db.conn
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "files" not in tables and {"file_changes", "manifest_commits"} <= tables
+    for (repo, cid), files in before.items():
+        parent = before.get((repo, parents[(repo, cid)]), {})
+        changed = {p for p in set(files) | set(parent) if files.get(p) != parent.get(p)}
+        stored = {
+            r[0]
+            for r in conn.execute(
+                "SELECT path FROM file_changes WHERE repo = ? AND commit_id = ?", (repo, cid)
+            )
+        }
+        assert stored == changed, f"{repo}@{cid}"
+    new_rows = conn.execute("SELECT COUNT(*) FROM file_changes").fetchone()[0]
+    assert new_rows < old_rows
+    assert store.fsck() == []
+    store.close()
+
+
 def recorded(root: Path) -> list[tuple[str, int]]:
     db = sqlite3.connect(root / "tulip.db")
     try:

@@ -32,6 +32,7 @@ def test_embed_is_one_datum_per_image_with_batching():
     s = _spec("embed")
     assert s["input"]["pfs"] == {"repo": "flower_photos", "glob": "/*/*"}
     assert s["transform"]["datumBatching"] is True
+    assert s["parallelismSpec"] == {"constant": 2}  # two workers share the images
     assert s["transform"]["cmd"] == ["python3", "-m", "training.embed"]
     assert s["transform"]["env"]["ARCHITECTURE"] == "mobilenet_1.0_224"
 
