@@ -33,6 +33,7 @@ from auditor.checks.lookalike_class import gallery_match, lookalike_class
 from auditor.checks.new_label import new_label
 from auditor.checks.split_leakage import split_leakage
 from auditor.checks.unreadable_file import unreadable_file
+from auditor.explain import explain_label_issues
 from auditor.features import auto_dims, fit_projection, stacked_sample
 from auditor.findings import SCORES, Finding, audit_document, with_introduced_by
 from auditor.neighbours import (
@@ -485,6 +486,17 @@ def _run_audit(
             ),
         )
         run("label_issue", label_issue, x, labels, paths, merge=merge, scores=scores, seed=seed)
+        if scores is not None:  # per-image explanations: neighbours, probabilities, signals
+            shown = None
+            if gallery is not None and len(gallery):
+                shown = (gallery.vectors, list(gallery.labels), list(gallery.paths))
+            findings[:] = clock.run(
+                "label_issue",
+                lambda: explain_label_issues(
+                    findings, scores, x, labels, paths, gallery=shown,
+                    gallery_name=gallery_name, center=center,
+                ),
+            )  # fmt: skip
 
     plane = projection.plane(x) if statistical else np.zeros((0, 2))
     clock.timings["total"] = round(time.perf_counter() - started, 4)

@@ -48,10 +48,10 @@ from pipelines.errors import GateBlocked
 from . import tflite_file
 from .errors import ExportTargetError, LabelsMismatch, UnsupportedModel
 from .labels import check_labels, format_labels
+from .metadata import LABELS_FILE_NAME as LABELS_FILE
 from .metadata import MANIFEST_METADATA_NAME, StampedModel, check_app_classifier, parse_manifest
 
 MODEL_FILE = "graph.lite"
-LABELS_FILE = "labels.txt"
 APP_PROJECTS = {"android": Path("android/tflite/app"), "ios": Path("ios/tflite")}
 ASSET_DIRS = {
     "android": APP_PROJECTS["android"] / "src/main/assets",

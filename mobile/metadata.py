@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipelines.layout import TFLITE_LABELS_FILE
+
 from . import tflite_file
 from .errors import InvalidManifest, LabelsMismatch, ManifestMissing, UnsupportedModel
 from .labels import check_labels, format_labels, parse_labels
@@ -39,7 +41,9 @@ from .preprocess import PLATFORMS
 
 MANIFEST_METADATA_NAME = "tulip_provenance"
 MANIFEST_SCHEMA = "tulip.mobile-manifest/v1"
-LABELS_FILE_NAME = "labels.txt"
+# the labels beside the model, in the apps' assets and packed in the .tflite: the name the
+# seed's apps read, and Convert's (pipelines.layout.TFLITE_LABELS_FILE)
+LABELS_FILE_NAME = TFLITE_LABELS_FILE.lstrip("/")
 VERDICTS = ("pass", "warn", "fail")
 
 

@@ -25,7 +25,14 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TypeVar
 
-from .errors import CommitNotFound, InvalidPath, NotApplicable, SourceChanged
+from .errors import (
+    AmbiguousReference,
+    BranchNotFound,
+    CommitNotFound,
+    InvalidPath,
+    NotApplicable,
+    SourceChanged,
+)
 from .info import (
     BranchInfo,
     CommitInfo,
@@ -205,7 +212,12 @@ class Backend(abc.ABC):
         if ref.is_commit_id:
             commit = self.inspect_commit(ref.repo, ref.ref)
         else:
-            head = self.inspect_branch(ref.repo, ref.ref).head
+            try:
+                head = self.inspect_branch(ref.repo, ref.ref).head
+            except BranchNotFound:
+                if not ref.may_be_prefix:
+                    raise
+                head = self._by_prefix(ref)
             if head is None:
                 raise CommitNotFound(
                     f"branch {ref.repo}@{ref.ref} has no commits yet; put a file in it first"
@@ -219,6 +231,27 @@ class Backend(abc.ABC):
                 )
             commit = self.inspect_commit(ref.repo, commit.parent)
         return commit
+
+    def commit_ids_with_prefix(self, repo: str, prefix: str, *, limit: int = 5) -> list[str]:
+        """Up to ``limit`` IDs of the repo's commits that start with ``prefix``. A backend
+        with an index on commit IDs answers this without listing the repo."""
+        return [c.id for c in self.list_commits(repo) if c.id.startswith(prefix)][:limit]
+
+    def _by_prefix(self, ref: Ref) -> str:
+        """The one commit a short ID names (no branch has that name)."""
+        found = self.commit_ids_with_prefix(ref.repo, ref.ref, limit=5)
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            branches = ", ".join(b.name for b in self.list_branches(ref.repo)) or "none"
+            raise CommitNotFound(
+                f"no branch or commit {ref.ref!r} in {ref.repo}; branches: {branches}"
+            )
+        shown = ", ".join(found[:4]) + (", ..." if len(found) > 4 else "")
+        raise AmbiguousReference(
+            f"{ref.repo}@{ref.ref} is the start of more than one commit ({shown}); "
+            "give more of the ID"
+        )
 
     def provenance(self, commit: CommitInfo) -> list[CommitRef]:
         """The transitive provenance of a commit, nearest first, each commit once."""

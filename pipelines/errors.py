@@ -17,6 +17,10 @@ class InvalidReference(TulipError):
     """A REPO@REF:/PATH string that cannot be parsed."""
 
 
+class AmbiguousReference(InvalidReference):
+    """A short commit ID that starts more than one commit of the repo."""
+
+
 class InvalidPath(TulipError):
     """A file path that is absolute outside the repo, climbs out with '..', or is otherwise unsafe."""
 

@@ -15,6 +15,9 @@ _PATTERN = re.compile(
     rf"^(?P<repo>{_REPO})(?:@(?P<ref>{_REF})(?P<ancestry>(?:\^\d*|~\d+)*))?(?::(?P<path>.*))?$"
 )
 COMMIT_ID = re.compile(r"^[0-9a-f]{32}$")
+#: a short commit ID, as Tulip prints them (12 digits) or as git users type them (8 or more)
+MIN_PREFIX = 8
+COMMIT_PREFIX = re.compile(rf"^[0-9a-f]{{{MIN_PREFIX},31}}$")
 NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 
 
@@ -28,6 +31,11 @@ class Ref:
     @property
     def is_commit_id(self) -> bool:
         return bool(COMMIT_ID.match(self.ref))
+
+    @property
+    def may_be_prefix(self) -> bool:
+        """Could the ref be a short commit ID (when no branch has that name)?"""
+        return bool(COMMIT_PREFIX.match(self.ref))
 
     def __str__(self) -> str:
         s = f"{self.repo}@{self.ref}" + (

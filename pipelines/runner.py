@@ -45,6 +45,7 @@ from .embedded.jobs import (
 )
 from .embedded.launch import runner_lock
 from .info import JOB_FAILURE, JOB_SUCCESS, JOB_UNRUNNABLE, JobInfo
+from .layout import GATE_BLOCKED
 from .transform import base_env, command, last_line, rewrite_pfs, seconds
 from .worker import DATUM_MANIFEST_ENV, DONE_MARKER, FAILED_MARKER, PFS_ROOT_ENV, STORE_ROOT_ENV
 
@@ -319,6 +320,8 @@ class Runner:
                 self._record_success(claimed.job, run)
                 return
             run.reason = reason
+            if GATE_BLOCKED in reason:
+                break  # the gate's decision, not a transient error: another try decides alike
         run.state, run.finished = FAILED, time.time()
 
     def _run_each(

@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .datums import glob_regex
 from .errors import InvalidSpec, TulipError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_\-]{1,63}$")
@@ -202,6 +203,14 @@ def check_semantics(spec: dict, *, local: bool = True) -> None:
             port = service.get(key)
             if not isinstance(port, int) or not 0 < port < 65536:
                 raise InvalidSpec(f"spec field 'service.{key}' must be a port number, not {port!r}")
+    parallelism = (spec.get("parallelismSpec") or {}).get("constant")
+    if parallelism is not None and (
+        not isinstance(parallelism, int) or isinstance(parallelism, bool) or parallelism < 0
+    ):
+        raise InvalidSpec(
+            "spec field 'parallelismSpec.constant' must be a whole number of workers, 0 or more "
+            f"(0 and 1 mean one), not {parallelism!r}"
+        )
     tries = spec.get("datumTries")
     if tries is not None and tries < 0:
         raise InvalidSpec(f"spec field 'datumTries' must be 0 or more, not {tries}")
@@ -242,6 +251,14 @@ def _check_input(node: dict, where: str, names: list[str], *, local: bool) -> No
             raise InvalidSpec(
                 f"spec field '{where}.pfs.glob' is {pfs['glob']!r}: a glob starts with '/'"
             )
+        try:
+            glob_regex(pfs["glob"])
+        except (InvalidSpec, re.error) as e:
+            reason = str(e).split(": ", 1)[-1] if isinstance(e, InvalidSpec) else e.msg
+            raise InvalidSpec(
+                f"spec field '{where}.pfs.glob' is {pfs['glob']!r}, not a valid glob ({reason}); "
+                'for example "/", "/*" or "/*/*"'
+            ) from None
         names.append(pfs.get("name") or pfs["repo"])
         return
     if kind == "cron":

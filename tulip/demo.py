@@ -5,8 +5,10 @@ Tensorboard, Audit and Convert pipelines; the audit passes and the model goes in
 Round 2: a folder ``orchids`` that holds tulips. The pipelines run on their own, the audit
 fails (``lookalike_class`` naming tulips), the gate blocks Convert so the apps keep the
 round-1 model, a signed webhook reaches a local receiver, and blame names the commit.
-The fix: relabel ``/orchids`` as ``/tulips``; the audit passes, a new model is exported, and
-``identify`` on the exported ``graph.lite`` shows the data commits it came from.
+Round 3, the review (``tulip review apply`` on round 2's audit): rename ``/orchids`` to
+``/tulips`` and accept the label issues round 1 already raised, as one fix commit; the re-audit
+passes, a new model is exported, blame shows the fix, and ``identify`` on the exported
+``graph.lite`` shows the data commits it came from.
 
 Narration goes through ``say`` (stderr in the CLI); the result is a ``DemoResult``.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shlex
 import shutil
 import threading
 import time
@@ -26,7 +29,7 @@ from pathlib import Path
 
 from pipelines.backend import Backend
 from pipelines.errors import GateBlocked, TulipError
-from pipelines.layout import AUDIT, AUDIT_FILE, CONVERT, EMBED, TENSORBOARD, read_json
+from pipelines.layout import AUDIT, AUDIT_FILE, CONVERT, EMBED, TENSORBOARD, label_of, read_json
 from tulip.demo_data import (
     CLASSES,
     FALLBACK_ARCHITECTURE,
@@ -55,6 +58,7 @@ class DemoOptions:
     generated_per_class: int | None = None
     download: bool = True
     seed: int = 0
+    keep_services: bool = False  # `--serve`: leave Tensorboard running after the story
 
 
 @dataclass
@@ -82,6 +86,7 @@ class DemoResult:
     rounds: list[RoundResult] = field(default_factory=list)
     alert: dict | None = None
     blame: dict | None = None
+    fix_blame: dict | None = None  # blame of the model built from the review's fix commit
     identify: dict | None = None
     apps_kept_round1_model: bool | None = None
     tensorboard: str | None = None
@@ -283,6 +288,52 @@ class Demo:
             convert_commit=convert.id,
         )
 
+    def _review(self, r1: RoundResult, r2: RoundResult) -> str:
+        """Round 3 as a reviewer does it with ``tulip review apply``: on round 2's audit, rename
+        the lookalike class into the class it looks like, and accept the label issues that
+        round 1's audit already raised (a person looked at them: their labels are right).
+        Dry run first, then one fix commit; returns its id."""
+        from auditor.findings import CLASS_LEVEL, id_of
+        from auditor.review import apply_review, parse_decisions
+
+        doc = self._audit(r2.audit_commit)
+        earlier = {id_of(f) for f in self._audit(r1.audit_commit).get("findings") or []}
+        decisions, renamed = [], set()
+        for f in doc["findings"]:
+            classes = f.get("classes") or []
+            if f["check"] in CLASS_LEVEL and classes[:1] == ["orchids"] and len(classes) == 2:
+                decisions.append({"finding": id_of(f), "action": "rename", "to": classes[1]})
+                renamed.add(classes[0])
+        for f in doc["findings"]:
+            moved = any(label_of(p) in renamed for p in f["files"])
+            if f["check"] == "label_issue" and id_of(f) in earlier and not moved:
+                decisions.append({"finding": id_of(f), "action": "accept"})
+        path = self.workdir / "review-decisions.json"
+        path.write_text(json.dumps(decisions, indent=1) + "\n")
+        audit = f"{AUDIT}@{r2.audit_commit}"
+        parsed = parse_decisions(path.read_text(), source=str(path))
+        self.say(
+            f" - {len(decisions)} decisions in {path.name}: "
+            f"{sum(d['action'] == 'rename' for d in decisions)} rename, "
+            f"{sum(d['action'] == 'accept' for d in decisions)} accept"
+        )
+        self.say(f"   tulip review apply {audit} --decisions {path.name} --dry-run")
+        plan = apply_review(self.backend, audit, parsed, by="tulip-demo", dry_run=True)
+        before, after = plan.plan.classes_before, plan.plan.classes_after
+        self.say(
+            "   would make the classes "
+            + ", ".join(
+                f"{c} {before.get(c, 0)}->{after.get(c, 0)}" for c in sorted({*before, *after})
+            )
+        )
+        self.say(f"   tulip review apply {audit} --decisions {path.name} --by tulip-demo")
+        done = apply_review(self.backend, audit, parsed, by="tulip-demo", source=str(path))
+        fix = done.commit["id"] if done.commit else self.backend.resolve("flower_photos@master").id
+        self.say(
+            f" - fix commit flower_photos@{fix} (review {done.review[:12]}); the pipelines run on their own"
+        )
+        return fix
+
     # -- the story -------------------------------------------------------------------------
     def run(self) -> DemoResult:
         t0 = time.monotonic()
@@ -298,13 +349,32 @@ class Demo:
             architecture=arch,
             architecture_note=arch_note,
         )
+        finished = False
         try:
             self._story(source, arch, result)
+            finished = True
         finally:
             if self.receiver is not None:
                 self.receiver.close()
+            self._clean_up(finished=finished)
         result.seconds = round(time.monotonic() - t0, 1)
         return result
+
+    def _clean_up(self, *, finished: bool) -> None:
+        """Leave nothing running that the user did not ask for: the services the story
+        started (unless ``keep_services``), and, when the story was cut short (Ctrl-C, a
+        kill, an error), the runner and the stages it was running."""
+        from pipelines.embedded.launch import stop_runner
+
+        if not finished:
+            stop_runner(self.root)
+        if self.backend is None:
+            return
+        if not self.o.keep_services or not finished:
+            for p in self.backend.list_pipelines():
+                if p.spec.get("service") and self.backend.stop_service(p.name):
+                    self.say(f"stopped the {p.name} service (tulip demo --serve keeps it)")
+        self.backend.close()
 
     def _choose_inputs(self) -> tuple[DataSource, str, str]:
         def dl_progress(done: int, total: int) -> None:
@@ -412,7 +482,8 @@ class Demo:
         result.tensorboard = tb
         if tb:
             self.say(
-                f"   Tensorboard is serving at {tb} (stop it: tulip stop pipeline Tensorboard)"
+                f"   Tensorboard is serving at {tb} (stop it: tulip --root {shlex.quote(str(self.root))} stop "
+                "pipeline Tensorboard)"
             )
         r1.exported = self._export(r1.convert_commit, label="the round-1 model")
         result.rounds.append(r1)
@@ -457,15 +528,17 @@ class Demo:
         self.say(f" - tulip blame Convert@{orchids}:\n   {report.summary()}")
         result.rounds.append(r2)
 
-        # ---- the fix ------------------------------------------------------------------------
+        # ---- round 3: the review --------------------------------------------------------
         started = time.monotonic()
-        self.say("\nThe fix: relabel /orchids as /tulips")
-        with b.start_commit("flower_photos", description="relabel orchids as tulips") as w:
-            w.delete("/orchids")
-            for p in data["tulips"]:
-                w.put_file(f"/tulips/{p.name}", p)
-        fixed = b.resolve("flower_photos@master").id
-        r3 = self._round("fix", fixed, started, set_id=fixed)
+        self.say(
+            "\nRound 3: the review: rename /orchids to /tulips, and accept round 1's reviewed "
+            "label issues"
+        )
+        fixed = self._review(r1, r2)
+        r3 = self._round("review", fixed, started, set_id=fixed)
+        report = blame(b, f"Convert@{fixed}")
+        result.fix_blame = report.as_dict()
+        self.say(f" - tulip blame Convert@{fixed}:\n   {report.summary()}")
         r3.exported = self._export(fixed, label="the fixed model")
         result.rounds.append(r3)
         recovered = self.receiver.wait_for("audit.recovered", timeout=30)

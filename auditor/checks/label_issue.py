@@ -59,6 +59,9 @@ class LabelScores:
     neighbours: np.ndarray  # (m, k) k-NN vote shares
     signals: dict[str, np.ndarray]  # signal name -> (m,) bool: which rows each signal flags
     head: str = "logistic"  # the linear head behind ``regression``
+    #: (m, k) the scored rows' voting neighbours (indices into the scored rows, -1 = none)
+    neighbour_rows: np.ndarray | None = None
+    neighbour_similarity: np.ndarray | None = None
 
     @property
     def combined(self) -> np.ndarray:
@@ -334,7 +337,7 @@ def label_scores(
     ranked &= combined.argmax(axis=1) != y  # never when the given label is still the likeliest
     confident = find_label_issues(y, regression) & (votes.argmax(axis=1) != y)
     signals = {"ranked": ranked, "confident": confident}
-    return LabelScores(rows, classes, y, regression, votes, signals, head)
+    return LabelScores(rows, classes, y, regression, votes, signals, head, idx, sim)
 
 
 def label_issue(

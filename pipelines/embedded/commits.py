@@ -124,6 +124,17 @@ def of_repo(conn: Connection, repo: str, branch: str | None, limit: int | None) 
     return conn.execute(sql, args).fetchall()
 
 
+def ids_with_prefix(conn: Connection, repo: str, prefix: str, limit: int) -> list[str]:
+    """IDs of the repo's commits that start with a hex ``prefix``: a range of the primary key,
+    not a scan of the repo."""
+    upper = prefix + "g"  # after every hex digit
+    rows = conn.execute(
+        "SELECT id FROM commits WHERE repo = ? AND id >= ? AND id < ? ORDER BY id LIMIT ?",
+        (repo, prefix, upper, int(limit)),
+    ).fetchall()
+    return [r["id"] for r in rows]
+
+
 def of_set(conn: Connection, set_id: str, *, newest_first: bool = False) -> list[Row]:
     order = "DESC" if newest_first else ""
     return conn.execute(

@@ -4,7 +4,8 @@ the ``services`` table that remembers them.
 Each new job of a service pipeline replaces the running process with one that sees the new
 input. The process listens on the spec's ``internalPort`` when it is free; otherwise the
 engine picks a free port and rewrites that port number in the transform, as a Kubernetes
-NodePort would remap it. ``tulip list pipeline`` shows the URL; ``tulip stop pipeline``
+NodePort would remap it. It binds loopback: the spec's ``0.0.0.0`` (right in a pod) becomes
+127.0.0.1 unless ``$TULIP_SERVICE_HOST`` says otherwise. ``tulip list pipeline`` shows the URL; ``tulip stop pipeline``
 stops it.
 """
 
@@ -27,7 +28,12 @@ from ..transform import base_env, command, last_line, rewrite_pfs
 from .db import Database, Migration
 
 START_GRACE_SECONDS = 1.5
-SERVICE_ENV = "TULIP_SERVICE"
+SERVICE_ENV = "TULIP_SERVICE"  # "<pipeline>@<store root>": a copied store's marker differs
+# A spec's service binds every interface (0.0.0.0), as a Kubernetes pod must; run here, it
+# binds this host only (loopback) unless $TULIP_SERVICE_HOST names another address.
+HOST_ENV = "TULIP_SERVICE_HOST"
+ANY_HOST = "0.0.0.0"
+LOOPBACK = "127.0.0.1"
 
 MIGRATIONS = [
     Migration(
@@ -74,8 +80,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def process_is_service(pid: int, pipeline: str) -> bool:
-    """Is ``pid`` still this pipeline's service (and not a reused pid)?"""
+def service_marker(pipeline: str, root: Path) -> str:
+    """What a service process carries in ``$TULIP_SERVICE``: its pipeline and its store."""
+    return f"{pipeline}@{Path(root).resolve()}"
+
+
+def bind_host() -> str:
+    return os.environ.get(HOST_ENV) or LOOPBACK
+
+
+def process_is_service(pid: int, pipeline: str, root: Path) -> bool:
+    """Is ``pid`` still this store's service of this pipeline (not a reused pid, and not the
+    service of a copy of this store, whose table names the same pid)?"""
     try:
         environ = Path(f"/proc/{pid}/environ").read_bytes()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
@@ -84,7 +100,8 @@ def process_is_service(pid: int, pipeline: str) -> bool:
         except OSError:
             return False
         return True
-    return f"{SERVICE_ENV}={pipeline}".encode() in environ.split(b"\0")
+    marker = f"{SERVICE_ENV}={service_marker(pipeline, root)}".encode()
+    return marker in environ.split(b"\0")
 
 
 class Services:
@@ -110,11 +127,11 @@ class Services:
         if r is None or r.pid is None:
             return False
         stopped = False
-        if process_is_service(r.pid, pipeline):
+        if process_is_service(r.pid, pipeline, self.root):
             try:
                 os.killpg(r.pid, signal.SIGTERM)
                 for _ in range(50):
-                    if not process_is_service(r.pid, pipeline):
+                    if not process_is_service(r.pid, pipeline, self.root):
                         break
                     time.sleep(0.1)
                 else:
@@ -148,7 +165,11 @@ class Services:
         port = internal if port_free(internal) else free_port()
         transform = spec["transform"]
 
+        host = bind_host()
+
         def remap(text: str) -> str:
+            if host != ANY_HOST:
+                text = text.replace(ANY_HOST, host)
             return re.sub(rf"\b{internal}\b", str(port), text) if port != internal else text
 
         cmd, _stdin = command(transform, pfs)
@@ -160,7 +181,7 @@ class Services:
         env.update(
             {
                 "PFS_ROOT": str(pfs),
-                SERVICE_ENV: pipeline,
+                SERVICE_ENV: service_marker(pipeline, self.root),
                 "PORT": str(port),
                 "PPS_PIPELINE_NAME": pipeline,
                 "PACH_JOB_ID": job_id,
@@ -185,7 +206,7 @@ class Services:
             raise TulipError(
                 f"service {pipeline} exited at once ({proc.returncode}): {last_line(log_path)}"
             )
-        url = f"http://127.0.0.1:{port}"
+        url = f"http://{LOOPBACK if host == ANY_HOST else host}:{port}"
         with self.db.transaction() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO services(pipeline, pid, port, url, job_id, started, state) "

@@ -442,6 +442,11 @@ class EmbeddedStore(Backend, Checkable, Collectable, LocalBlobs, LocalServices):
             self.inspect_branch(repo, branch)
         return [commits.info(conn, r) for r in commits.of_repo(conn, repo, branch, limit)]
 
+    def commit_ids_with_prefix(self, repo: str, prefix: str, *, limit: int = 5) -> list[str]:
+        conn = self.db.conn
+        self._require_repo(conn, repo)
+        return commits.ids_with_prefix(conn, repo, prefix, limit)
+
     def commit_set(self, commit_id: str) -> list[CommitInfo]:
         conn = self.db.conn
         rows = commits.of_set(conn, commit_id)

@@ -7,7 +7,6 @@ through :class:`reports.alerts.tables.AlertTables`.
 
 from __future__ import annotations
 
-import json
 import time
 
 from pipelines.backend import Backend
@@ -15,6 +14,7 @@ from pipelines.embedded.outbox import Event, Outbox
 from pipelines.embedded.store import EmbeddedStore
 from pipelines.errors import TulipError
 from pipelines.info import iso
+from pipelines.layout import AUDIT_FILE, read_json
 
 from .config import AlertConfig
 from .tables import DELIVERED, PENDING, AlertTables
@@ -65,8 +65,8 @@ def enrich(backend: Backend, event: Event, config: AlertConfig) -> Event:
         any(k not in data for k in wanted) or not ("blamed" in data or "blamed_commits" in data)
     ):
         try:
-            audit_doc = json.loads(backend.get_file(where[0], where[1], "/audit.json"))
-        except (TulipError, ValueError):
+            audit_doc = read_json(backend, where[0], where[1], AUDIT_FILE)
+        except TulipError:  # a missing commit, or MalformedDocument
             audit_doc = None
     if isinstance(audit_doc, dict):
         findings = [f for f in audit_doc.get("findings") or [] if isinstance(f, dict)]

@@ -100,9 +100,18 @@ def assert_story(result: dict, workdir: Path) -> None:
     assert (
         orchid_commit["id"] == r2["data_commit"] and orchid_commit["description"] == "add orchids"
     )
-    # The fix: the gate opens and the new model, traced by identify, came from the fixed data.
+    # Round 3, the review: one fix commit from `tulip review apply` on round 2's audit (rename
+    # orchids -> tulips, accept round 1's reviewed label issues); the gate opens, and blame of
+    # the new model shows the fix. (Pass rather than warn is not yet measured at 60 a class.)
+    assert fix["name"] == "review"
     assert fix["verdict"] in ("pass", "warn") and fix["gate"] == "open" and fix["exported"]
     assert not [f for f in fix["findings"] if f["severity"] == "fail"]
+    decisions = json.loads((workdir / "review-decisions.json").read_text())
+    assert {"action": "rename", "to": "tulips"}.items() <= decisions[0].items()
+    fixes = result["fix_blame"]["fixes"]
+    assert fixes and fixes[0]["commit"]["id"] == fix["data_commit"]
+    assert fixes[0]["audit"] == f"Audit@{r2['audit_commit']}"
+    assert "fixed by review" in result["fix_blame"]["summary"]
     ident = result["identify"]
     assert ident["status"] == "intact" and ident["verdict"] == "known"
     assert fix["data_commit"] in json.dumps(ident)

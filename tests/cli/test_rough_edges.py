@@ -144,3 +144,29 @@ def test_an_image_in_a_sub_folder_is_of_its_top_folder_everywhere(tulip_cli, tmp
     assert diff["class_counts_a"] == {"flower_photos:daisy": 8, "flower_photos:roses": 8}
     assert diff["class_counts_b"] == {"flower_photos:daisy": 9, "flower_photos:roses": 8}
     assert diff["classes_added"] == [] and diff["classes_removed"] == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("parallelism_spec", {"constant": -3}, "'parallelismSpec.constant' must be a whole"),
+        ("glob", "/**[[", "'input.pfs.glob' is '/**[[', not a valid glob (glob '/**[[' has an"),
+        ("glob", "/[z-a]", "'input.pfs.glob' is '/[z-a]', not a valid glob (bad character range"),
+    ],
+)
+def test_a_bad_spec_value_is_exit_2_naming_the_field(tulip_cli, tmp_path, field, value, said):
+    spec = {
+        "pipeline": {"name": "X"},
+        "transform": {"cmd": ["true"]},
+        "input": {"pfs": {"repo": "r", "glob": value if field == "glob" else "/*"}},
+    }
+    if field != "glob":
+        spec[field] = value
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps(spec))
+    tulip_cli("create", "repo", "r")
+    proc = tulip_cli("create", "pipeline", "-f", str(path), check=False)
+    assert proc.returncode == 2
+    lines = proc.stderr.decode().splitlines()
+    assert len(lines) == 1 and said in lines[0], lines
+    assert json.loads(tulip_cli("list", "pipeline", "-o", "json").stdout) == []  # none made

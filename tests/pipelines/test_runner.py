@@ -169,6 +169,25 @@ def test_datum_tries_retry_a_flaky_datum(store, run_jobs, tmp_path):
     assert "first try fails" in store.logs("Flaky", job.id)
 
 
+def test_a_gate_blocked_datum_is_not_retried(store, run_jobs, tmp_path):
+    store.create_repo("d")
+    put(store, "d", {"/1": b"1"})
+    tries = tmp_path / "tries"
+    store.create_pipeline(
+        pipeline(
+            "Blocked",
+            pfs("d"),
+            [f"echo try >> {tries}", "echo 'gate blocked: the audit failed' >&2", "exit 3"],
+            datumTries=3,
+        )
+    )
+    [job] = run_jobs(store)
+    assert job.state == "failure" and "gate blocked" in job.reason
+    [datum] = store.list_datums("Blocked", job.id)
+    assert datum.tries == 1
+    assert tries.read_text().splitlines() == ["try"]
+
+
 def test_failed_job_keeps_last_good_output_and_downstream_is_unrunnable(store, run_jobs):
     store.create_repo("d")
     put(store, "d", {"/ok": b"1"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import click
@@ -38,7 +39,10 @@ from .base import Settings, cli, pass_settings
 )
 @click.option("--no-download", is_flag=True, help="never download; fall back to generated flowers")
 @click.option(
-    "--serve", "serve_after", is_flag=True, help="keep the report server running at the end"
+    "--serve",
+    "serve_after",
+    is_flag=True,
+    help="keep the report server (and Tensorboard) running at the end",
 )
 @click.option("--port", type=int, default=8080, show_default=True, help="port for --serve")
 @out.output_option()
@@ -54,7 +58,7 @@ def demo(
     port: int,
     output: str,
 ) -> None:
-    """Play the seed story: pass, then orchids that are tulips, blocked and blamed, then the fix."""
+    """Play the seed story: pass, then orchids that are tulips, blocked and blamed, then the review that fixes it."""
     from tulip.demo import Demo, DemoOptions
 
     bars: dict[str, object] = {}
@@ -77,7 +81,11 @@ def demo(
         architecture=architecture,
         max_per_class=max_per_class,
         download=not no_download,
+        keep_services=serve_after,
     )
+    # A kill (SIGTERM, SIGHUP) unwinds as Ctrl-C does, so the demo stops its runner and services.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _exit_on_signal)
     result = Demo(options, say=lambda m: out.info(m, quiet=s.quiet), progress=progress).run()
     if output == "json":
         out.emit_json(result.as_dict())
@@ -99,6 +107,10 @@ def demo(
             )
         except KeyboardInterrupt:
             out.info("stopped", quiet=s.quiet)
+
+
+def _exit_on_signal(_signum: int, _frame) -> None:
+    raise KeyboardInterrupt  # main() maps it to an exit code, as for Ctrl-C
 
 
 def _summary(result) -> None:
@@ -135,6 +147,8 @@ def _summary(result) -> None:
     click.echo("")
     if result.blame:
         click.echo(f"Blame: {result.blame.get('summary')}")
+    if result.fix_blame:
+        click.echo(f"After the review: {result.fix_blame.get('summary')}")
     if result.alert:
         ev = result.alert["event"]
         click.echo(f"Alert: {ev.get('type')} about {ev.get('subject')}, signature valid")

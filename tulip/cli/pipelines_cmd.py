@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import click
@@ -155,7 +156,8 @@ def inspect_pipeline(s: Settings, name: str, output: str) -> None:
         f"Name: {p.name}\nVersion: {p.version}\nState: {p.state}\nSpec commit: {p.name}.spec@{p.spec_commit}"
     )
     if p.service_url:
-        click.echo(f"Service: {p.service_url}  (stop it: tulip stop pipeline {p.name})")
+        stop = f"tulip --root {shlex.quote(str(s.store_root.absolute()))} stop pipeline {p.name}"
+        click.echo(f"Service: {p.service_url}  (stop it: {stop})")
     click.echo("Spec:\n" + json.dumps(p.spec, indent=2))
 
 
