@@ -25,7 +25,7 @@ import datetime as _dt
 import hashlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -175,7 +175,9 @@ def export_release(
         need = runtimes.required_runtime(source.content)
         choice = runtimes.RuntimeChoice(None, source.content, need, need, targets)
     override = reason if objections else None
-    checked = check_release(backend, source) if device_check else None
+    # the device check runs the model that ships, a variant included
+    shipped = source if choice.variant is None else replace(source, content=choice.content)
+    checked = check_release(backend, shipped) if device_check else None
     when = (exported_at or _dt.datetime.now(_dt.UTC)).astimezone(_dt.UTC)
     stamped = metadata.embed_manifest(
         choice.content,

@@ -179,8 +179,21 @@ def test_export_mobile_calls_export_release_and_a_gate_refusal_exits_3(backend, 
         force=False,
         reason=None,
         device_check=False,
+        ios_runtime=None,
+        android_runtime=None,
     )
     assert capsys.readouterr().err == f"tulip: error: {refusal}\n"
+
+
+def test_export_mobile_passes_the_app_runtimes(backend, tmp_path):
+    from mobile.errors import RuntimeTooOld
+
+    refusal = RuntimeTooOld("Convert@abc:/optimized_graph.lite needs TensorFlow Lite 1.15.0")
+    with mock.patch("mobile.release.export_release", autospec=True, side_effect=refusal) as api:
+        args = ["export", "mobile", "Convert@master", "--ios", str(tmp_path)]
+        assert run(*args, "--ios-runtime", "1.13.1", "--android-runtime", "2.16") == 2
+    assert api.call_args.kwargs["ios_runtime"] == "1.13.1"
+    assert api.call_args.kwargs["android_runtime"] == "2.16"
 
 
 def test_export_mobile_force_needs_a_reason_before_any_call(tmp_path, capsys):
