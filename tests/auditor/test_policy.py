@@ -158,7 +158,7 @@ def _cross_class_copies(result) -> list[tuple[str, ...]]:
 def _bench(name: str) -> dict:
     """One row of the benchmarks' last full run (bench/results.json, ``bench/run``)."""
     rows = json.loads((Path(__file__).resolve().parents[2] / "bench" / "results.json").read_text())
-    found = [r for r in rows if r["name"] == name]
+    found = [r for r in rows if r.get("name") == name]
     assert found, f"bench/results.json has no row {name!r}: re-run the calibration bench"
     return found[0]
 
