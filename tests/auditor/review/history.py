@@ -213,6 +213,20 @@ def finding(doc: dict, check: str, *classes: str) -> dict:
 _BUILT: dict[str, Story] = {}
 
 
+def _settle(root: Path) -> None:
+    """Fold the built store's WAL into its database file, so the file alone is the store."""
+    import sqlite3
+
+    from pipelines.embedded.db import DB_NAME
+
+    conn = sqlite3.connect(root / DB_NAME)
+    try:
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        conn.close()
+    assert not busy, f"the story's store at {root} is still being written; cannot copy it"
+
+
 def story_copy(tmp_path_factory, tmp_path: Path, *, pipelines: bool = True) -> Story:
     """A fresh copy of the story for one test (built once per session, then copied)."""
     import shutil
@@ -226,5 +240,8 @@ def story_copy(tmp_path_factory, tmp_path: Path, *, pipelines: bool = True) -> S
             base = tmp_path_factory.mktemp(f"review-story-{key}")
             _BUILT[key] = build_story(base / "store", base / "scripts", pipelines=pipelines)
     built = _BUILT[key]
-    shutil.copytree(built.root, tmp_path / "store")
+    _settle(built.root)
+    # The WAL and its index are folded into the database by _settle; copying them as well
+    # races with SQLite deleting them when a connection closes.
+    shutil.copytree(built.root, tmp_path / "store", ignore=shutil.ignore_patterns("*-wal", "*-shm"))
     return Story(tmp_path / "store", built.reference, built.round1, built.orchids)
