@@ -69,6 +69,7 @@ class RoundResult:
     findings: list[dict]
     gate: str  # "open" or "blocked: ..."
     exported: str | None  # Convert commit exported to the apps, if any
+    ios_refused: str | None = None  # why the iOS app's old TF Lite cannot run this model
     embed_processed: int = 0
     embed_skipped: int = 0
     seconds: float = 0.0
@@ -199,6 +200,7 @@ class Demo:
         self.root = self.workdir / "store"
         self.backend: Backend | None = None
         self.receiver: AlertReceiver | None = None
+        self.ios_refused: str | None = None  # the last export's, if the iOS app could not run it
 
     # -- helpers ---------------------------------------------------------------------------
     def _wait(self, *commit_ids: str) -> None:
@@ -215,15 +217,28 @@ class Demo:
         return self.backend.inspect_job(pipeline, commit_id)
 
     def _export(self, convert_commit: str, *, label: str) -> str | None:
+        from mobile.errors import RuntimeTooOld
         from mobile.release import export_release
 
+        ref = f"Convert@{convert_commit}"
+        self.ios_refused = None
         try:
-            result = export_release(
-                self.backend, f"Convert@{convert_commit}", android=self.workdir, ios=self.workdir
-            )
+            result = export_release(self.backend, ref, android=self.workdir, ios=self.workdir)
         except GateBlocked as e:
             self.say(f"   export refused: {e}")
             return None
+        except RuntimeTooOld as e:
+            # The iOS app pins an old TF Lite (mobile.runtime.DEFAULT_RUNTIMES); a model it
+            # cannot load goes to Android alone, and the demo says so rather than stop.
+            self.ios_refused = str(e)
+            self.say(f"   the iOS app cannot run {label}: {e}")
+            try:
+                result = export_release(self.backend, ref, android=self.workdir)
+            except GateBlocked as blocked:
+                self.say(f"   export refused: {blocked}")
+                return None
+            self.say(f"   exported {label} to {self.workdir / 'android'} only")
+            return result.model_commit
         self.say(f"   exported {label} to {self.workdir / 'android'} and {self.workdir / 'ios'}")
         return result.model_commit
 
@@ -486,6 +501,7 @@ class Demo:
                 "pipeline Tensorboard)"
             )
         r1.exported = self._export(r1.convert_commit, label="the round-1 model")
+        r1.ios_refused = self.ios_refused
         result.rounds.append(r1)
         round1_sha = self._app_model_sha()
 
@@ -508,6 +524,7 @@ class Demo:
         )
         r2 = self._round("round 2", orchids, started, set_id=orchids)
         r2.exported = self._export(orchids, label="the round-2 model")
+        r2.ios_refused = self.ios_refused
         result.apps_kept_round1_model = self._app_model_sha() == round1_sha
         self.say(
             f"   the apps {'keep' if result.apps_kept_round1_model else 'DO NOT keep'} the round-1 model"
@@ -540,6 +557,7 @@ class Demo:
         result.fix_blame = report.as_dict()
         self.say(f" - tulip blame Convert@{fixed}:\n   {report.summary()}")
         r3.exported = self._export(fixed, label="the fixed model")
+        r3.ios_refused = self.ios_refused
         result.rounds.append(r3)
         recovered = self.receiver.wait_for("audit.recovered", timeout=30)
         if recovered:
