@@ -28,7 +28,12 @@ from auditor.checks.class_overlap import class_overlap, overlap_matrix
 from auditor.checks.cross_class_duplicate import cross_class_duplicate
 from auditor.checks.drift import drift
 from auditor.checks.duplicate import duplicate
-from auditor.checks.label_issue import commit_neighbours, label_issue, label_scores
+from auditor.checks.label_issue import (
+    commit_neighbours,
+    judged_batches,
+    label_issue,
+    label_scores,
+)
 from auditor.checks.lookalike_class import gallery_match, lookalike_class
 from auditor.checks.new_label import new_label
 from auditor.checks.split_leakage import split_leakage
@@ -455,11 +460,13 @@ def _run_audit(
         merge = [f.classes for f in findings if f.check in ("class_overlap", "lookalike_class")]
         merge = [m for m in merge if all(c in set(labels) for c in m)]
         opts = policy.options("label_issue")
+        judged = None
         if batch is not None:  # no image hears its own commit's images
+            judged = judged_batches(batch, labels, merge=merge, least=opts["folds"])
             neighbours = clock.run(
                 "label_issue",
                 lambda: commit_neighbours(
-                    x, opts["k"], batch, groups=groups, center=center, graph=graph
+                    x, opts["k"], judged, groups=groups, center=center, graph=graph
                 ),
             )
         else:
@@ -481,7 +488,7 @@ def _run_audit(
                 groups=groups,
                 features=features,
                 neighbours=neighbours,
-                batch=batch,
+                batch=judged,
                 seed=seed,
             ),
         )

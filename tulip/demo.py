@@ -6,8 +6,9 @@ Round 2: a folder ``orchids`` that holds tulips. The pipelines run on their own,
 fails (``lookalike_class`` naming tulips), the gate blocks Convert so the apps keep the
 round-1 model, a signed webhook reaches a local receiver, and blame names the commit.
 Round 3, the review (``tulip review apply`` on round 2's audit): rename ``/orchids`` to
-``/tulips`` and accept the label issues round 1 already raised, as one fix commit; the re-audit
-passes, a new model is exported, blame shows the fix, and ``identify`` on the exported
+``/tulips`` and decide each single image the audit raised (accepted: a person looked, and its
+label is right once the rename lands), as one fix commit; the re-audit withholds the accepted
+images, a new model is exported, blame shows the fix, and ``identify`` on the exported
 ``graph.lite`` shows the data commits it came from.
 
 Narration goes through ``say`` (stderr in the CLI); the result is a ``DemoResult``.
@@ -303,34 +304,46 @@ class Demo:
             convert_commit=convert.id,
         )
 
-    def _review(self, r1: RoundResult, r2: RoundResult) -> str:
+    def _review(self, r2: RoundResult) -> str:
         """Round 3 as a reviewer does it with ``tulip review apply``: on round 2's audit, rename
-        the lookalike class into the class it looks like, and accept the label issues that
-        round 1's audit already raised (a person looked at them: their labels are right).
+        the lookalike class into the class it looks like, and decide each single image the
+        audit raised. The reviewer here knows the story's truth (every photo sits in the
+        folder of the set it came from, and /orchids holds tulips), so an image whose label is
+        right once the rename lands is accepted, and any other is relabelled to its class.
         Dry run first, then one fix commit; returns its id."""
         from auditor.findings import CLASS_LEVEL, id_of
         from auditor.review import apply_review, parse_decisions
 
         doc = self._audit(r2.audit_commit)
-        earlier = {id_of(f) for f in self._audit(r1.audit_commit).get("findings") or []}
-        decisions, renamed = [], set()
+        decisions, renamed = [], {}
         for f in doc["findings"]:
             classes = f.get("classes") or []
             if f["check"] in CLASS_LEVEL and classes[:1] == ["orchids"] and len(classes) == 2:
                 decisions.append({"finding": id_of(f), "action": "rename", "to": classes[1]})
-                renamed.add(classes[0])
+                renamed[classes[0]] = classes[1]
+        truth = {"orchids": "tulips"}  # where the story took the photos of each folder from
         for f in doc["findings"]:
-            moved = any(label_of(p) in renamed for p in f["files"])
-            if f["check"] == "label_issue" and id_of(f) in earlier and not moved:
-                decisions.append({"finding": id_of(f), "action": "accept"})
+            if f["check"] != "label_issue":
+                continue
+            for p in f["files"]:
+                label = renamed.get(label_of(p), label_of(p))
+                actual = truth.get(label_of(p), label_of(p))
+                decisions.append(
+                    {"finding": id_of(f), "file": p, "action": "accept"}
+                    if label == actual
+                    else {"finding": id_of(f), "file": p, "action": "relabel", "to": actual}
+                )
         path = self.workdir / "review-decisions.json"
         path.write_text(json.dumps(decisions, indent=1) + "\n")
         audit = f"{AUDIT}@{r2.audit_commit}"
         parsed = parse_decisions(path.read_text(), source=str(path))
         self.say(
             f" - {len(decisions)} decisions in {path.name}: "
-            f"{sum(d['action'] == 'rename' for d in decisions)} rename, "
-            f"{sum(d['action'] == 'accept' for d in decisions)} accept"
+            + ", ".join(
+                f"{sum(d['action'] == a for d in decisions)} {a}"
+                for a in ("rename", "accept", "relabel")
+                if any(d["action"] == a for d in decisions)
+            )
         )
         self.say(f"   tulip review apply {audit} --decisions {path.name} --dry-run")
         plan = apply_review(self.backend, audit, parsed, by="tulip-demo", dry_run=True)
@@ -548,10 +561,10 @@ class Demo:
         # ---- round 3: the review --------------------------------------------------------
         started = time.monotonic()
         self.say(
-            "\nRound 3: the review: rename /orchids to /tulips, and accept round 1's reviewed "
-            "label issues"
+            "\nRound 3: the review: rename /orchids to /tulips, and decide the single images "
+            "round 2's audit raised"
         )
-        fixed = self._review(r1, r2)
+        fixed = self._review(r2)
         r3 = self._round("review", fixed, started, set_id=fixed)
         report = blame(b, f"Convert@{fixed}")
         result.fix_blame = report.as_dict()

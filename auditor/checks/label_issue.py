@@ -196,6 +196,21 @@ def _older_classes_only(b: np.ndarray, y: np.ndarray, k: int, least: int) -> np.
     return b
 
 
+def judged_batches(
+    batch: np.ndarray,
+    labels: Sequence[str],
+    *,
+    merge: Sequence[Collection[str]] = (),
+    least: int = 5,
+) -> np.ndarray:
+    """``batch`` as both opinions must use it: the images of a class that had fewer than
+    ``least`` images before their commit count as old (-1). Compute the commit-aware
+    neighbours (:func:`commit_neighbours`) from this, not from the raw batch, or a class that
+    one commit brought (a new folder, a rename) hears only other classes and is all flagged."""
+    names, y = np.unique(np.array(_merged_labels(list(labels), merge)), return_inverse=True)
+    return _older_classes_only(np.asarray(batch, dtype=np.int64), y.ravel(), len(names), least)
+
+
 def commit_groups(groups: np.ndarray, batch: np.ndarray | None, codes: np.ndarray) -> np.ndarray:
     """Fold groups: copy groups, and one group per (commit, class) for images the commits
     since the baseline added (ids past every copy-group id)."""

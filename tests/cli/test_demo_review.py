@@ -1,6 +1,7 @@
 """Round 3 of `tulip demo` without the pipelines: the decisions it writes on round 2's audit
-(rename the lookalike class, accept only the label issues round 1 raised) and the one fix
-commit `apply_review` makes of them. The whole story runs in test_demo.py (slow)."""
+(rename the lookalike class, decide each single image it raised against the story's truth)
+and the one fix commit `apply_review` makes of them. The whole story runs in test_demo.py
+(slow)."""
 
 from __future__ import annotations
 
@@ -48,22 +49,32 @@ def rounds(tmp_path, monkeypatch):
     round2 = store.resolve("flower_photos@master").id
     lookalike = _finding("lookalike_class", ["orchids", "tulips"], ["/orchids/5.jpg"], "fail")
     new = _finding("label_issue", ["roses", "daisy"], ["/roses/4.jpg"])  # round 2's own
-    a2 = _audit(store, round2, [lookalike, seen, new])
+    orchid = _finding("label_issue", ["orchids", "roses"], ["/orchids/6.jpg"])  # a tulip
+    a2 = _audit(store, round2, [lookalike, seen, new, orchid])
     demo = Demo(DemoOptions(workdir=tmp_path / "demo"), say=lambda _m: None)
     demo.backend = store
     r1 = RoundResult("round 1", round1, "warn", [], "open", None, audit_commit=a1)
     r2 = RoundResult("round 2", round2, "fail", [], "blocked", None, audit_commit=a2)
-    yield demo, r1, r2, {"seen": seen["id"], "new": new["id"], "lookalike": lookalike["id"]}
+    ids = {
+        "seen": seen["id"],
+        "new": new["id"],
+        "lookalike": lookalike["id"],
+        "orchid": orchid["id"],
+    }
+    yield demo, r1, r2, ids
     store.close()
 
 
-def test_round_3_renames_the_lookalike_and_accepts_only_round_1s_label_issues(rounds):
-    demo, r1, r2, ids = rounds
-    fix = demo._review(r1, r2)
+def test_round_3_renames_the_lookalike_and_accepts_the_images_whose_labels_are_right(rounds):
+    demo, _r1, r2, ids = rounds
+    fix = demo._review(r2)
     decisions = json.loads((demo.workdir / "review-decisions.json").read_text())
     assert decisions == [
         {"finding": ids["lookalike"], "action": "rename", "to": "tulips"},
-        {"finding": ids["seen"], "action": "accept"},
+        {"finding": ids["seen"], "file": "/daisy/2.jpg", "action": "accept"},
+        {"finding": ids["new"], "file": "/roses/4.jpg", "action": "accept"},
+        # an orchid is a tulip: right once the rename lands, so it is accepted, as a tulip
+        {"finding": ids["orchid"], "file": "/orchids/6.jpg", "action": "accept"},
     ]
     store = demo.backend
     head = store.resolve("flower_photos@master")
@@ -75,3 +86,9 @@ def test_round_3_renames_the_lookalike_and_accepts_only_round_1s_label_issues(ro
     }  # fmt: skip
     assert head.metadata["tulip.review.audit"] == f"Audit@{r2.audit_commit}"
     assert head.metadata["tulip.review.by"] == "tulip-demo"
+    from auditor.review.ledger import load_ledger
+
+    accepted = {
+        e.path.rsplit("/", 1)[-1]: e.label for es in load_ledger(store).values() for e in es
+    }
+    assert accepted == {"2.jpg": "daisy", "4.jpg": "roses", "6.jpg": "tulips"}
