@@ -215,7 +215,7 @@ class Runner:
                 if r.state == "pending":
                     r.state, r.reason = FAILED, f"engine error: {e}"
         finally:
-            shutil.rmtree(job_dir, ignore_errors=True)
+            self.jobs.discard_work(job)
         failed = [r for r in runs.values() if r.state == FAILED]
         if not failed:
             why = None if runs else no_datums_reason(claimed.spec["input"], inputs)

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -310,6 +313,10 @@ class JobFinished:
 Hook = Callable[[JobFinished], None]
 
 
+#: where finished jobs' scratch trees wait to be deleted (no pipeline name starts with a dot)
+TRASH_DIR = ".trash"
+
+
 class JobQueue:
     def __init__(self, store: _Store):
         self.store = store
@@ -318,9 +325,14 @@ class JobQueue:
 
     # -- claiming ---------------------------------------------------------------------------
     def recover(self) -> None:
-        """Jobs left running by a dead runner start again (their finished datums are kept)."""
+        """Jobs left running by a dead runner start again (their finished datums are kept);
+        scratch trees a dead runner left to delete are deleted."""
         with self.db.transaction() as conn:
             conn.execute("UPDATE jobs SET state = ? WHERE state = ?", (JOB_CREATED, JOB_RUNNING))
+        trash = self.root / "work" / TRASH_DIR
+        if trash.is_dir():
+            for left in trash.iterdir():
+                self._delete_later(left)
 
     def next_job(self) -> JobInfo | None:
         """The oldest waiting job whose inputs have all finished."""
@@ -392,6 +404,32 @@ class JobQueue:
     # -- running ----------------------------------------------------------------------------
     def work_dir(self, job: JobInfo) -> Path:
         return self.root / "work" / job.pipeline / job.id
+
+    def discard_work(self, job: JobInfo) -> None:
+        """Remove a finished job's scratch tree without making the job wait for it.
+
+        A batched job leaves several directories per datum (thousands of rmdir calls, seconds
+        on an overlay filesystem); the tree is renamed aside at once, so a rerun starts clean,
+        and a background thread deletes it. A runner that dies first leaves it in
+        ``work/.trash``, which :meth:`recover` sweeps."""
+        work = self.work_dir(job)
+        if not work.exists():
+            return
+        trash = self.root / "work" / TRASH_DIR
+        trash.mkdir(parents=True, exist_ok=True)
+        aside = trash / f"{job.pipeline}-{job.id}-{uuid.uuid4().hex[:8]}"
+        try:
+            work.rename(aside)
+        except OSError:  # another filesystem, or a file held open: delete it in place
+            shutil.rmtree(work, ignore_errors=True)
+            return
+        self._delete_later(aside)
+
+    @staticmethod
+    def _delete_later(path: Path) -> None:
+        threading.Thread(
+            target=shutil.rmtree, args=(path,), kwargs={"ignore_errors": True}, daemon=True
+        ).start()
 
     def log_dir(self, job: JobInfo) -> Path:
         return self.root / "logs" / job.pipeline / job.id

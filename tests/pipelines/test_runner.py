@@ -402,3 +402,24 @@ def test_spec_commits_hold_the_spec(store):
     assert spec["pipeline"]["name"] == "A"
     assert "A.spec" in [r.name for r in store.list_repos(include_specs=True)]
     assert "A.spec" not in [r.name for r in store.list_repos()]
+
+
+def test_a_finished_jobs_scratch_tree_is_put_aside_and_a_dead_runners_is_swept(store, run_jobs):
+    store.create_repo("data")
+    put(store, "data", {f"/{i}.txt": b"x" for i in range(20)})
+    store.create_pipeline(pipeline("Copy", pfs("data", "/*"), ["cp /pfs/data/* /pfs/out/"]))
+    [job] = run_jobs(store)
+    assert job.state == "success" and len(out_files(store, "Copy")) == 20
+    work = store.jobs.root / "work"
+    assert not (work / "Copy" / job.id).exists()  # renamed aside before the job finished
+    deadline = time.monotonic() + 10  # and deleted by a background thread
+    while any((work / ".trash").iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any((work / ".trash").iterdir())
+    left = work / ".trash" / "Copy-dead-runner"
+    (left / "datum" / "pfs").mkdir(parents=True)
+    (left / "datum" / "pfs" / "f").write_bytes(b"left by a runner killed mid-delete")
+    store.jobs.recover()
+    while left.exists() and time.monotonic() < deadline + 10:
+        time.sleep(0.05)
+    assert not left.exists()
