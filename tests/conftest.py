@@ -72,3 +72,26 @@ def tulip_cli(tmp_path):
 @pytest.fixture(scope="session")
 def flowers() -> Path:
     return flower_photos()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Heaviest test files first (``@pytest.mark.cost(seconds)``, the longest first), the rest
+    in collection order: pytest-xdist hands whole files to its workers in this order
+    (``--dist loadfile --no-loadscope-reorder``), so the few multi-minute end-to-end files
+    start at once on different workers instead of queueing behind each other at the end."""
+
+    def cost(item) -> float:
+        mark = item.get_closest_marker("cost")
+        return float(mark.args[0]) if mark and mark.args else 0.0
+
+    by_file: dict[str, float] = {}
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        by_file[path] = max(by_file.get(path, 0.0), cost(item))
+    first_seen = {path: i for i, path in enumerate(by_file)}
+    items.sort(
+        key=lambda it: (
+            -by_file[it.nodeid.split("::", 1)[0]],
+            first_seen[it.nodeid.split("::", 1)[0]],
+        )
+    )

@@ -76,6 +76,34 @@ class RoundResult:
     seconds: float = 0.0
     audit_commit: str | None = None
     convert_commit: str | None = None
+    #: the verdict of `tulip audit` on the same data commit after a review of this round's
+    #: own single-image findings (accepts only: no data commit), when there was one
+    reviewed_verdict: str | None = None
+
+
+#: where the story took each folder's photos from (every other folder holds its own class)
+STORY_TRUTH = {"orchids": "tulips"}
+
+
+def _single_image_decisions(doc: dict, renamed: dict[str, str]) -> list[dict]:
+    """The reviewer's decision on each single image an audit raised, from the story's truth:
+    accept an image whose label is right once the ``renamed`` classes land, else relabel it
+    to the class it is."""
+    from auditor.findings import id_of
+
+    decisions = []
+    for f in doc.get("findings") or []:
+        if f["check"] != "label_issue":
+            continue
+        for p in f["files"]:
+            label = renamed.get(label_of(p), label_of(p))
+            actual = STORY_TRUTH.get(label_of(p), label_of(p))
+            decisions.append(
+                {"finding": id_of(f), "file": p, "action": "accept"}
+                if label == actual
+                else {"finding": id_of(f), "file": p, "action": "relabel", "to": actual}
+            )
+    return decisions
 
 
 @dataclass
@@ -321,18 +349,7 @@ class Demo:
             if f["check"] in CLASS_LEVEL and classes[:1] == ["orchids"] and len(classes) == 2:
                 decisions.append({"finding": id_of(f), "action": "rename", "to": classes[1]})
                 renamed[classes[0]] = classes[1]
-        truth = {"orchids": "tulips"}  # where the story took the photos of each folder from
-        for f in doc["findings"]:
-            if f["check"] != "label_issue":
-                continue
-            for p in f["files"]:
-                label = renamed.get(label_of(p), label_of(p))
-                actual = truth.get(label_of(p), label_of(p))
-                decisions.append(
-                    {"finding": id_of(f), "file": p, "action": "accept"}
-                    if label == actual
-                    else {"finding": id_of(f), "file": p, "action": "relabel", "to": actual}
-                )
+        decisions += _single_image_decisions(doc, renamed)
         path = self.workdir / "review-decisions.json"
         path.write_text(json.dumps(decisions, indent=1) + "\n")
         audit = f"{AUDIT}@{r2.audit_commit}"
@@ -361,6 +378,43 @@ class Demo:
             f" - fix commit flower_photos@{fix} (review {done.review[:12]}); the pipelines run on their own"
         )
         return fix
+
+    def _second_look(self, r3: RoundResult) -> None:
+        """The re-audit of the fix can raise single images no earlier audit did: the renamed
+        class is new to the others, so a few borderline photos now look like it, or it like
+        them. The reviewer decides those too (``tulip review apply`` on the re-audit; accepts
+        only, so no data commit), and ``tulip audit`` of the same commit then withholds them."""
+        from auditor import audit_commit
+        from auditor.review import apply_review, parse_decisions
+
+        decisions = _single_image_decisions(self._audit(r3.audit_commit), {})
+        if not decisions or r3.verdict != "warn":
+            return
+        if any(
+            f["check"] != "label_issue" and f["severity"] in ("warn", "fail") for f in r3.findings
+        ):
+            return  # only single images are a reviewer's quick second look
+        path = self.workdir / "review-decisions-2.json"
+        path.write_text(json.dumps(decisions, indent=1) + "\n")
+        audit = f"{AUDIT}@{r3.audit_commit}"
+        self.say(
+            f" - a second look: {len(decisions)} single images only the fixed data raised; "
+            f"tulip review apply {audit} --decisions {path.name} --by tulip-demo"
+        )
+        parsed = parse_decisions(path.read_text(), source=str(path))
+        done = apply_review(self.backend, audit, parsed, by="tulip-demo", source=str(path))
+        result = audit_commit(
+            self.backend,
+            f"flower_photos@{r3.data_commit}",
+            reference="label_reference@master",
+        )
+        r3.reviewed_verdict = result.verdict
+        review = result.document.get("review") or {}
+        self.say(
+            f"   tulip audit flower_photos@{r3.data_commit[:12]} --reference label_reference@master: "
+            f"{result.verdict.upper()} ({review.get('not_reflagged', 0)} accepted by review, not "
+            f"re-flagged; review {done.review[:12]})"
+        )
 
     # -- the story -------------------------------------------------------------------------
     def run(self) -> DemoResult:
@@ -566,6 +620,7 @@ class Demo:
         )
         fixed = self._review(r2)
         r3 = self._round("review", fixed, started, set_id=fixed)
+        self._second_look(r3)
         report = blame(b, f"Convert@{fixed}")
         result.fix_blame = report.as_dict()
         self.say(f" - tulip blame Convert@{fixed}:\n   {report.summary()}")

@@ -15,7 +15,7 @@ from tests.training.flowers import dirty_slice, fresh_dir, trained_model
 from training.backbones import normalize
 from training.images import decode
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cost(110)]
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,7 @@ from pipelines.layout import AUDIT_FILE, EXPORTS_REPO, TFLITE_FILE
 from tests.mobile.apps import poets_checkout, snapshot
 from tests.mobile.release_store import no_autorun, scenario
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cost(300)]
 
 LABELS = ["daisy", "dandelion", "roses"]  # Train sorts them: the model's output order
 

@@ -121,7 +121,9 @@ def _summary(result) -> None:
             (
                 r.name,
                 r.data_commit[:12],
-                r.verdict,
+                r.verdict
+                if not r.reviewed_verdict
+                else f"{r.verdict}, reviewed {r.reviewed_verdict}",
                 ", ".join(
                     sorted(
                         {
