@@ -116,7 +116,7 @@ def _exit_on_signal(_signum: int, _frame) -> None:
 def _summary(result) -> None:
     click.echo("")
     out.table(
-        ["ROUND", "DATA COMMIT", "AUDIT", "FINDINGS", "GATE", "EXPORTED", "EMBEDDED", "TIME"],
+        ["ROUND", "DATA COMMIT", "AUDIT", "FINDINGS", "GATE", "EXPORTED", "EMBED DATUMS", "TIME"],
         [
             (
                 r.name,
@@ -140,7 +140,7 @@ def _summary(result) -> None:
                 ),
                 "open" if r.gate == "open" else "blocked",
                 (r.exported or "-")[:12],
-                f"{r.embed_processed} new, {r.embed_skipped} reused",
+                f"{r.embed_processed} run, {r.embed_skipped} unchanged",
                 f"{r.seconds:.0f}s",
             )
             for r in result.rounds
