@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.shared import flower_photos
+from tests.shared import SESSION_TMP_ENV, flower_photos
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,3 +95,20 @@ def pytest_collection_modifyitems(config, items):
             first_seen[it.nodeid.split("::", 1)[0]],
         )
     )
+
+
+def pytest_configure(config):
+    """The controller (or the lone process) makes the folder its workers share; the workers,
+    started after this, inherit it through the environment."""
+    if not hasattr(config, "workerinput") and SESSION_TMP_ENV not in os.environ:
+        import tempfile
+
+        os.environ[SESSION_TMP_ENV] = tempfile.mkdtemp(prefix="tulip-tests-")
+        config._tulip_session_tmp = os.environ[SESSION_TMP_ENV]
+
+
+def pytest_unconfigure(config):
+    made = getattr(config, "_tulip_session_tmp", None)
+    if made:
+        shutil.rmtree(made, ignore_errors=True)
+        os.environ.pop(SESSION_TMP_ENV, None)

@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 SHARED_ENV = "TULIP_SHARED"
+#: a folder every pytest-xdist worker of one run shares (tests/conftest.py makes and removes
+#: it), for artefacts that are expensive to build and read-only once built
+SESSION_TMP_ENV = "TULIP_TEST_SESSION_TMP"
 #: what TensorFlow's native code prints at start-up, which must not reach a user's terminal
 TENSORFLOW_NOISE = ("cudart_stub", "cuInit", "oneDNN", "absl::InitializeLog", "cpu_feature_guard")
 REPO_ROOT = Path(__file__).resolve().parent.parent

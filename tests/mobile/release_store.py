@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from tests.shared import shared_dir
+from tests.shared import SESSION_TMP_ENV, shared_dir
 
 ARCH = "mobilenet_0.25_224"
 DATA_CLASSES = ("daisy", "dandelion", "roses")
@@ -101,12 +101,28 @@ REUSE_ENV = "TULIP_TEST_MOBILE_SCENARIO"
 
 @cache
 def scenario() -> Scenario:
-    """The scenario, built once per process.
+    """The scenario, built once per test run, whatever the number of pytest-xdist workers.
 
+    The workers of one run share a folder (``$TULIP_TEST_SESSION_TMP``, made and removed by
+    tests/conftest.py): the first to need the scenario builds it there under a file lock, and
+    the others wait for it and reuse it, instead of each training its own (5 minutes).
     For quick iterations, set ``$TULIP_TEST_MOBILE_SCENARIO`` to a folder: the first run
     builds the scenario there and keeps it, later runs reuse it (delete it to rebuild).
     """
+    import fcntl
+
     keep = os.environ.get(REUSE_ENV)
+    session = os.environ.get(SESSION_TMP_ENV)
+    if not keep and not session:
+        return _scenario(None)
+    folder = Path(keep or Path(session) / "mobile-scenario")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f"{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        return _scenario(str(folder))
+
+
+def _scenario(keep: str | None) -> Scenario:
     if keep and (Path(keep) / "scenario.json").is_file():
         saved = json.loads((Path(keep) / "scenario.json").read_text())
         return Scenario(
