@@ -7,7 +7,11 @@ says which variable to set: 57 errors tell a newcomer nothing, one skip reason d
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,3 +43,22 @@ def shared_dir() -> Path:
 
 def flower_photos() -> Path:
     return shared_dir() / "data" / "flower_photos"
+
+
+@contextlib.contextmanager
+def built_once(name: str, *, at: Path | None = None) -> Iterator[Path]:
+    """A folder for an artefact that the workers of one run build once and then share.
+
+    The caller holds an exclusive lock on it while the block runs: the first worker finds it
+    empty and builds into it, the others wait and find it built. ``at`` names the folder
+    (kept across runs); by default it is ``name`` in ``$TULIP_TEST_SESSION_TMP``, and outside
+    a test run a private temporary folder."""
+    session = os.environ.get(SESSION_TMP_ENV)
+    if at is None and not session:
+        yield Path(tempfile.mkdtemp(prefix=f"tulip-{name}-"))
+        return
+    folder = at or Path(session) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f"{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield folder

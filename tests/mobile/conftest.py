@@ -1,4 +1,4 @@
-"""A small real flower classifier, built once per test session, for the mobile tests.
+"""A small real flower classifier, built once per test run, for the mobile tests.
 
 MobileNet v1 alpha 0.25 (ImageNet weights, offline in ~/.keras/models) embeds a few photos of
 three classes from ``shared/data/flower_photos``; a logistic regression on those embeddings
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.shared import shared_dir
+from tests.shared import built_once, shared_dir
 
 CLASSES = ("daisy", "dandelion", "tulips")
 TRAIN_PER_CLASS = 12
@@ -43,14 +43,26 @@ def flower_split() -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
 
 
 @pytest.fixture(scope="session")
-def flower_model(tmp_path_factory, flower_split) -> FlowerModel:
+def flower_model(flower_split) -> FlowerModel:
+    """Built once per test run: the xdist workers share it (tests/shared.built_once)."""
+    train, test = flower_split
+    with built_once("mobile-flower-model") as folder:
+        path = folder / "optimized_graph.lite"
+        if not path.is_file():
+            partial = path.with_suffix(".partial")
+            partial.write_bytes(_convert_flower_model(train))
+            partial.replace(path)
+        content = path.read_bytes()
+    return FlowerModel(path, content, CLASSES, tuple(train), tuple(test))
+
+
+def _convert_flower_model(train: list[tuple[Path, str]]) -> bytes:
     import keras
     import tensorflow as tf
     from sklearn.linear_model import LogisticRegression
 
     from mobile.preprocess import PIPELINE, preprocess
 
-    train, test = flower_split
     keras.utils.set_random_seed(0)
     backbone = keras.applications.MobileNet(
         input_shape=(224, 224, 3),
@@ -68,10 +80,7 @@ def flower_model(tmp_path_factory, flower_split) -> FlowerModel:
     dense = keras.layers.Dense(len(CLASSES), activation="softmax")
     model = keras.Model(inputs, dense(backbone(inputs)))
     dense.set_weights([head.coef_.T.astype(np.float32), head.intercept_.astype(np.float32)])
-    content = tf.lite.TFLiteConverter.from_keras_model(model).convert()
-    path = tmp_path_factory.mktemp("convert") / "optimized_graph.lite"
-    path.write_bytes(content)
-    return FlowerModel(path, bytes(content), CLASSES, tuple(train), tuple(test))
+    return bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
 
 
 @pytest.fixture(scope="session")

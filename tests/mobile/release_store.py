@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from tests.shared import SESSION_TMP_ENV, shared_dir
+from tests.shared import SESSION_TMP_ENV, built_once, shared_dir
 
 ARCH = "mobilenet_0.25_224"
 DATA_CLASSES = ("daisy", "dandelion", "roses")
@@ -109,16 +109,10 @@ def scenario() -> Scenario:
     For quick iterations, set ``$TULIP_TEST_MOBILE_SCENARIO`` to a folder: the first run
     builds the scenario there and keeps it, later runs reuse it (delete it to rebuild).
     """
-    import fcntl
-
     keep = os.environ.get(REUSE_ENV)
-    session = os.environ.get(SESSION_TMP_ENV)
-    if not keep and not session:
+    if not keep and not os.environ.get(SESSION_TMP_ENV):
         return _scenario(None)
-    folder = Path(keep or Path(session) / "mobile-scenario")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.parent / f"{folder.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+    with built_once("mobile-scenario", at=Path(keep) if keep else None) as folder:
         return _scenario(str(folder))
 
 
