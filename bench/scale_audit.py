@@ -567,11 +567,36 @@ def _rows(report: dict) -> list[dict]:
                         f"({clock} s {times}); goal <= 1.15{small}",
                     )
                 )
+            if axis == "sizes" and use_cpu:
+                rows += _hnsw_exponent(runs)
     rows += _extrapolated(report.get("sizes", []))
     for r in rows:
         b = r.get("baseline")
         r["ratio"] = round(r["figure"] / b, 3) if b and r.get("figure") is not None else None
     return rows
+
+
+def _hnsw_exponent(runs: list[dict]) -> list[dict]:
+    """The neighbour step's exponent over the sizes HNSW answers. Below EXACT_BELOW the graph
+    is exact, a different algorithm, so a fit across the switch measures the switch too."""
+    from auditor.neighbours import EXACT_BELOW
+
+    ann = [r for r in runs if r["n"] >= EXACT_BELOW]
+    pts = [(r["n"], r["cpu_s"].get("neighbours", 0.0)) for r in ann]
+    e = exponent(pts) if len(pts) > 1 else None
+    if e is None:
+        return []
+    return [
+        dict(
+            name="scale audit: growth exponent of neighbours over sizes, HNSW only",
+            figure=e,
+            baseline=1.15,
+            unit="exponent",
+            notes=f"slope of log CPU time on log N over {[n for n, _ in pts]} (CPU s "
+            f"{[t for _, t in pts]}), the sizes at or above EXACT_BELOW ({EXACT_BELOW}); "
+            "goal <= 1.15",
+        )
+    ]
 
 
 def _extrapolated(runs: list[dict], target: int = 1_000_000) -> list[dict]:
