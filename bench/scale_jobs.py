@@ -136,6 +136,9 @@ def main() -> int:
     ap.add_argument(
         "--from", dest="saved", type=Path, help="render rows from saved per-size results (JSON)"
     )
+    ap.add_argument(
+        "--keep", type=Path, help="also write the per-size results here as each size ends (JSON)"
+    )
     args = ap.parse_args()
     if args.one:
         print(json.dumps(one_size(args.one)))
@@ -150,6 +153,8 @@ def main() -> int:
             break
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         results.append(r)
+        if args.keep:
+            args.keep.write_text(json.dumps(results, indent=1) + "\n")
         print(
             f"N={n}: enumerate+hash {r['enum_s']:.3f}s, first job {r['first_s']:.2f}s "
             f"(peak {r['first_rss']:.0f} MiB), +{r['k']} files job {r['second_s']:.3f}s "

@@ -14,20 +14,20 @@ import hashlib
 import itertools
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import InvalidSpec
 
 
-@dataclass(frozen=True)
-class InputFile:
+# Plain named tuples, not dataclasses: a scheduling pass builds one of each per file and per
+# datum, and a tuple is built several times faster.
+class InputFile(NamedTuple):
     path: str
     hash: str
     size: int
 
 
-@dataclass(frozen=True)
-class DatumPart:
+class DatumPart(NamedTuple):
     """The slice of one pfs input that a datum sees."""
 
     input: str  # the input's name: it is mounted at /pfs/<input>
@@ -38,18 +38,27 @@ class DatumPart:
     join_key: str | None = None
 
 
-@dataclass(frozen=True)
-class Datum:
+class Datum(NamedTuple):
     parts: tuple[DatumPart, ...]
 
     def hash(self, salt: str) -> str:
-        h = hashlib.sha256()
-        h.update(salt.encode())
-        for part in sorted(self.parts, key=lambda p: (p.input, p.matched)):
-            h.update(b"\0input\0" + part.input.encode() + b"\0" + part.matched.encode())
-            for f in part.files:
-                h.update(b"\0" + f.path.encode() + b"\0" + f.hash.encode())
-        return h.hexdigest()
+        """Stable across versions: a changed digest would make every store rerun every datum."""
+        parts = self.parts
+        if len(parts) == 1 and len(parts[0].files) == 1:  # the usual datum: one file
+            p, f = parts[0], parts[0].files[0]
+            text = salt + "\0input\0" + p.input + "\0" + p.matched + "\0" + f.path + "\0" + f.hash
+            return hashlib.sha256(text.encode()).hexdigest()
+        if len(parts) > 1:
+            parts = tuple(sorted(parts, key=lambda p: (p.input, p.matched)))
+        text = salt + "".join(
+            "\0input\0"
+            + p.input
+            + "\0"
+            + p.matched
+            + "".join("\0" + f.path + "\0" + f.hash for f in p.files)
+            for p in parts
+        )
+        return hashlib.sha256(text.encode()).hexdigest()
 
     @property
     def paths(self) -> list[str]:
@@ -122,26 +131,41 @@ def match_glob(
         assert m is not None
         return [("/", tuple(by_path), m)]
     depth = _glob_depth(glob)
-    nodes: set[str] = set()
-    for f in by_path:
-        parts = f.path.strip("/").split("/")
-        if depth is not None:
-            if len(parts) >= depth:
-                nodes.add("/" + "/".join(parts[:depth]))
-        else:
-            for i in range(1, len(parts) + 1):
-                nodes.add("/" + "/".join(parts[:i]))
     paths = [f.path for f in by_path]
+    if depth is not None and all(p.count("/") <= depth for p in paths):
+        # No file lies below the glob's depth (as /*/* on class/image.jpg): each match is a
+        # file and holds just itself, so no node set and no bisection are needed.
+        return [
+            (path, (f,), m)
+            for f, path in zip(by_path, paths, strict=True)
+            if path.count("/") == depth and (m := regex.match(path))
+        ]
+    nodes: set[str] = set()
+    for path in paths:
+        segments = path.count("/")  # paths are absolute and have no trailing slash
+        if depth is None:
+            parts = path.split("/")
+            nodes.update("/".join(parts[:i]) for i in range(2, len(parts) + 1))
+        elif segments == depth:
+            nodes.add(path)  # the usual case: a glob such as /*/* matching files themselves
+        elif segments > depth:
+            nodes.add("/".join(path.split("/", depth + 1)[: depth + 1]))
     matches = []
+    lo = 0
     for node in sorted(nodes):
         m = regex.match(node)
         if m:
-            exact = bisect.bisect_left(paths, node)
-            lo, hi = bisect.bisect_left(paths, node + "/"), bisect.bisect_left(paths, node + "0")
-            under = by_path[lo:hi]
-            if exact < len(paths) and paths[exact] == node:
-                under = [by_path[exact], *under]
-            matches.append((node, tuple(under), m))
+            exact = bisect.bisect_left(paths, node, lo)
+            is_file = exact < len(paths) and paths[exact] == node
+            start = bisect.bisect_left(paths, node + "/", exact)  # '/c1.txt' sorts before '/c1/'
+            if start < len(paths) and paths[start].startswith(node + "/"):
+                hi = bisect.bisect_left(paths, node + "0", start)
+                under = by_path[start:hi]
+                under = (by_path[exact], *under) if is_file else tuple(under)
+            else:
+                under = (by_path[exact],) if is_file else ()
+            matches.append((node, under, m))
+            lo = exact
     return matches
 
 
@@ -171,12 +195,22 @@ def enumerate_datums(
         if name not in commits:
             return []
         repo, commit, files = commits[name]
-        glob = p["glob"]
-        result = []
-        for matched, under, m in match_glob(glob, files):
-            key = _join_key(p["joinOn"], m) if p.get("joinOn") else None
-            result.append(Datum((DatumPart(name, repo, commit, matched, under, key),)))
-        return result
+        join_on = p.get("joinOn")
+        return [
+            Datum(
+                (
+                    DatumPart(
+                        name,
+                        repo,
+                        commit,
+                        matched,
+                        under,
+                        _join_key(join_on, m) if join_on else None,
+                    ),
+                )
+            )
+            for matched, under, m in match_glob(p["glob"], files)
+        ]
     if node.get("cross") is not None:
         children = [enumerate_datums(c, commits) for c in node["cross"]]
         return [

@@ -15,6 +15,8 @@ The runner reaches the store only through :class:`pipelines.embedded.jobs.JobQue
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import json
 import logging
 import os
@@ -25,7 +27,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +41,6 @@ from .embedded.jobs import (
     SKIPPED,
     SUCCESS,
     ClaimedJob,
-    DatumOutcome,
     Hook,
     JobQueue,
 )
@@ -58,6 +59,7 @@ PARALLELISM_ENV = "TULIP_PARALLELISM"  # the background runner's --parallelism
 WORKER_ENV = "TULIP_WORKER"  # "<index>/<count>" of a batched worker, when there are several
 # Each of n workers gets cores/n threads from the libraries that would each take every core.
 THREAD_ENV = ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS")
+RECORD_CHUNK = 1024  # finished datums recorded per transaction once a batched worker ends
 
 
 class EngineHost(Protocol):
@@ -99,6 +101,19 @@ def no_datums_reason(node: dict, inputs: dict[str, tuple[str, str, list]]) -> st
     return f"0 datums: no path matched ({globs})"
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Scheduling builds a few objects per datum and no cycles among them; left on, the cyclic
+    collector rescans the growing heap again and again (half the time at 100k datums)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 @dataclass
 class _DatumRun:
     datum: Datum
@@ -110,16 +125,9 @@ class _DatumRun:
     started: float | None = None
     finished: float | None = None
 
-    def outcome(self) -> DatumOutcome:
-        return DatumOutcome(
-            self.hash,
-            self.datum.paths,
-            self.state,
-            self.tries,
-            self.reason,
-            self.started,
-            self.finished,
-        )
+    @property
+    def paths(self) -> list[str]:
+        return self.datum.paths
 
 
 class Runner:
@@ -170,16 +178,17 @@ class Runner:
 
         inputs = {}
         by_repo = {(r.repo, r.branch): r.id for r in claimed.inputs}
-        for pin in specmod.pfs_inputs(claimed.spec["input"]):
-            cid = by_repo.get((pin.repo, pin.branch))
-            if cid is not None:
-                inputs[pin.name] = (pin.repo, cid, self.jobs.input_files(pin.repo, cid))
-        datums = enumerate_datums(claimed.spec["input"], inputs)
-        runs: dict[str, _DatumRun] = {}
-        for d in datums:
-            h = d.hash(claimed.salt)
-            runs.setdefault(h, _DatumRun(d, h))
-        known = self.jobs.succeeded(job.pipeline, runs)
+        with _gc_paused():
+            for pin in specmod.pfs_inputs(claimed.spec["input"]):
+                cid = by_repo.get((pin.repo, pin.branch))
+                if cid is not None:
+                    inputs[pin.name] = (pin.repo, cid, self.jobs.input_files(pin.repo, cid))
+            datums = enumerate_datums(claimed.spec["input"], inputs)
+            runs: dict[str, _DatumRun] = {}
+            for d in datums:
+                h = d.hash(claimed.salt)
+                runs.setdefault(h, _DatumRun(d, h))
+            known = self.jobs.succeeded(job.pipeline, runs)
         for h, ran_in in known.items():
             runs[h].state = SKIPPED if ran_in != job.id else RECOVERED
         todo = [r for r in runs.values() if r.state == "pending"]
@@ -424,7 +433,7 @@ class Runner:
             ok, reason = self._exec(
                 claimed.spec, cmd, stdin, env, job_dir, log_dir / f"job{name}.log"
             )
-            still = []
+            still, done = [], []
             for run in pending:
                 control = run.dir / "control"
                 if (control / "log.txt").exists():
@@ -433,7 +442,7 @@ class Runner:
                             (control / "log.txt").read_text(encoding="utf-8", errors="replace")
                         )
                 if (control / DONE_MARKER).exists():
-                    self._record_success(job, run)
+                    done.append(run)
                 elif (control / FAILED_MARKER).exists():
                     run.reason = (control / FAILED_MARKER).read_text(encoding="utf-8") or "failed"
                     still.append(run)
@@ -442,6 +451,8 @@ class Runner:
                         reason if not ok else "the process ended before it reached this datum"
                     )
                     still.append(run)
+            for i in range(0, len(done), RECORD_CHUNK):  # the process has ended: record in bulk
+                self._record_successes(job, done[i : i + RECORD_CHUNK])
             self.progress(
                 f"{job.pipeline}@{job.id}: {'worker ' + str(shard) + ' ' if of > 1 else ''}"
                 f"batch attempt {attempt}: {len(pending) - len(still)} datums done, "
@@ -450,6 +461,15 @@ class Runner:
             pending = still
         for run in pending:
             run.state, run.finished = FAILED, time.time()
+
+    def _record_successes(self, job: JobInfo, runs: Sequence[_DatumRun]) -> None:
+        problems = self.jobs.record_successes(job, [(r.hash, r.dir / "pfs" / "out") for r in runs])
+        now = time.time()
+        for run in runs:
+            if run.hash in problems:
+                run.state, run.reason = FAILED, problems[run.hash]
+            else:
+                run.state, run.finished = SUCCESS, now
 
     def _record_success(self, job: JobInfo, run: _DatumRun) -> None:
         problem = self.jobs.record_success(job, run.hash, run.dir / "pfs" / "out")
@@ -460,9 +480,10 @@ class Runner:
 
     # -- finishing ----------------------------------------------------------------------
     def _finish(self, claimed: ClaimedJob, runs, *, state: str, reason: str | None = None):
-        final, emitted = self.jobs.finish(
-            claimed, [r.outcome() for r in runs], state=state, reason=reason, hooks=self.hooks
-        )
+        with _gc_paused():
+            final, emitted = self.jobs.finish(
+                claimed, list(runs), state=state, reason=reason, hooks=self.hooks
+            )
         job = claimed.job
         self.progress(
             f"{job.pipeline}@{job.id}: {final.state}"

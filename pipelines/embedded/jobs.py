@@ -9,6 +9,14 @@ finishes the job (:meth:`JobQueue.finish`): the output commit gets the outputs o
 
 Tables: ``jobs``, ``datums`` (what each job did with each datum), ``datum_results`` and
 ``datum_outputs`` (the outputs of the last successful run of each datum hash).
+
+A job's datums are stored as what changed against the job its output builds on (its carry
+base, ``jobs.datums_base``): the datums it ran, the ones it skipped that the base did not
+hold, and a ``gone`` row for each datum of the base it no longer has. A datum the base held
+and this job skipped has no row of its own; read back, it is ``skipped``. So a job that
+changes k of N datums writes k rows, not N. When the rows along a chain of bases outgrow the
+set itself, the job stores its whole set again, so reading a set reads at most twice its size
+and the rewrite costs O(k) per job, amortized.
 """
 
 from __future__ import annotations
@@ -108,6 +116,20 @@ MIGRATIONS = [
         "datum outputs by path (carry-over touches only the paths of changed datums)",
         "CREATE INDEX datum_outputs_by_path ON datum_outputs(pipeline, path)",
     ),
+    Migration(
+        "a job's datums stored as changes against its carry base (existing jobs: whole sets)",
+        # datums_base NULL: the job's datums rows are its whole set; datums_chain: the rows
+        # stored along its chain of bases. (No SQL comments here: SQLite would copy them into
+        # the table's schema text, where they end the line.)
+        """
+        ALTER TABLE jobs ADD COLUMN datums_base TEXT;
+        ALTER TABLE jobs ADD COLUMN datums_chain INTEGER NOT NULL DEFAULT 0
+        """,
+    ),
+    Migration(
+        "datum results read by one index scan (which hashes succeeded, and in which job)",
+        "CREATE INDEX datum_results_jobs ON datum_results(pipeline, hash, job_id)",
+    ),
 ]
 
 # What a datum came to in one job.
@@ -116,6 +138,7 @@ SKIPPED = "skipped"
 RECOVERED = "recovered"  # finished by an earlier runner of the same job
 FAILED = "failed"
 CARRIED = (SUCCESS, SKIPPED, RECOVERED)
+GONE = "gone"  # stored only: a datum of the base that this job no longer has
 
 
 # -- what the store does with jobs ----------------------------------------------------------
@@ -218,23 +241,63 @@ def inspect_job(conn: Connection, pipeline: str, job_id: str) -> JobInfo:
 
 def list_datums(db: Database, pipeline: str, job_id: str) -> list[DatumInfo]:
     inspect_job(db.conn, pipeline, job_id)
+    rows = datum_set(db.conn, pipeline, job_id)
     return [
         DatumInfo(
-            pipeline=r["pipeline"],
-            job=r["job_id"],
-            id=r["hash"],
-            state=r["state"],
+            pipeline=pipeline,
+            job=job_id,
+            id=h,
+            state=r["state"] if own else SKIPPED,
             files=json.loads(r["files"]),
-            tries=r["tries"],
-            reason=r["reason"],
-            started=r["started"],
-            finished=r["finished"],
+            tries=r["tries"] if own else 0,
+            reason=r["reason"] if own else None,
+            started=r["started"] if own else None,
+            finished=r["finished"] if own else None,
         )
-        for r in db.execute(
-            "SELECT * FROM datums WHERE pipeline = ? AND job_id = ? ORDER BY hash",
-            (pipeline, job_id),
-        )
+        for h, (r, own) in sorted(rows.items())
     ]
+
+
+def datum_set(conn: Connection, pipeline: str, job_id: str) -> dict[str, tuple[Row, bool]]:
+    """A job's datums: hash -> (its row, whether the job itself wrote it).
+
+    The nearest row per hash along the chain of bases wins, and a ``gone`` row drops the
+    hash. A row inherited from a base is a datum this job skipped."""
+    found: dict[str, tuple[Row, bool]] = {}
+    for r in _chain_rows(conn, pipeline, job_id, "d.*"):
+        if r["state"] == GONE:
+            found.pop(r["hash"], None)
+        else:
+            found[r["hash"]] = (r, r["level"] == 0)
+    return found
+
+
+def datum_hashes(conn: Connection, pipeline: str, job_id: str) -> set[str]:
+    """The hashes of a job's datums (:func:`datum_set` without the rows)."""
+    found: set[str] = set()
+    for h, state, _level in _chain_rows(conn, pipeline, job_id, "d.hash, d.state"):
+        if state == GONE:
+            found.discard(h)
+        else:
+            found.add(h)
+    return found
+
+
+def _chain_rows(conn: Connection, pipeline: str, job_id: str, columns: str) -> list[Row]:
+    """The datums rows of a job and of its chain of bases, the farthest base's first: one
+    query, however long the chain."""
+    cur = conn.cursor()
+    if columns != "d.*":
+        cur.row_factory = None  # plain tuples when the caller unpacks them
+    return cur.execute(
+        "WITH RECURSIVE chain(id, base, level) AS ("
+        " SELECT id, datums_base, 0 FROM jobs WHERE pipeline = ? AND id = ?"
+        " UNION ALL SELECT j.id, j.datums_base, c.level + 1 FROM chain c"
+        " JOIN jobs j ON j.pipeline = ? AND j.id = c.base) "
+        f"SELECT {columns}, c.level FROM chain c JOIN datums d "
+        "ON d.pipeline = ? AND d.job_id = c.id ORDER BY c.level DESC",
+        (pipeline, job_id, pipeline, pipeline),
+    ).fetchall()
 
 
 # -- what the runner sees ---------------------------------------------------------------------
@@ -270,9 +333,24 @@ class ClaimedJob:
         return bool(self.spec.get("service"))
 
 
+class DatumRecord(Protocol):
+    """What one job did with one datum, as :meth:`JobQueue.finish` reads it (the runner's own
+    bookkeeping object qualifies, so a job of a million datums copies none of them)."""
+
+    hash: str
+    state: str  # success, skipped, recovered or failed
+    tries: int
+    reason: str | None
+    started: float | None
+    finished: float | None
+
+    @property
+    def paths(self) -> list[str]: ...
+
+
 @dataclass
 class DatumOutcome:
-    """What one job did with one datum."""
+    """What one job did with one datum: a :class:`DatumRecord` of plain fields."""
 
     hash: str
     paths: list[str]
@@ -374,32 +452,17 @@ class JobQueue:
         return inspect_job(self.db.conn, pipeline, job_id)
 
     def input_files(self, repo: str, commit_id: str) -> list[InputFile]:
-        return [InputFile(p, h, s) for p, h, s in manifests.walk(self.db.conn, repo, commit_id)]
+        return list(map(InputFile._make, manifests.walk(self.db.conn, repo, commit_id)))
 
     def succeeded(self, pipeline: str, hashes: Iterable[str]) -> dict[str, str]:
         """Of these datum hashes, those that succeeded before, with the job that ran them.
 
-        One join against a temporary table of the hashes: no query per datum."""
-        conn = self.db.conn
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_hashes(hash TEXT PRIMARY KEY)")
-        own = not conn.in_transaction
-        if own:
-            conn.execute("BEGIN")  # deferred: a temp table takes no lock on the store
-        try:
-            conn.executemany(
-                "INSERT OR IGNORE INTO wanted_hashes(hash) VALUES (?)", ((h,) for h in hashes)
-            )
-            return dict(
-                conn.execute(
-                    "SELECT r.hash, r.job_id FROM wanted_hashes w JOIN datum_results r "
-                    "ON r.pipeline = ? AND r.hash = w.hash",
-                    (pipeline,),
-                ).fetchall()
-            )
-        finally:
-            conn.execute("DELETE FROM wanted_hashes")
-            if own:
-                conn.execute("COMMIT")
+        One scan of the pipeline's results and a set lookup per hash: no query per datum."""
+        wanted = hashes if isinstance(hashes, (set, dict)) else set(hashes)
+        cur = self.db.conn.cursor()
+        cur.row_factory = None  # plain tuples: one scan of up to millions of rows
+        cur.execute("SELECT hash, job_id FROM datum_results WHERE pipeline = ?", (pipeline,))
+        return {h: job_id for h, job_id in cur if h in wanted}
 
     # -- running ----------------------------------------------------------------------------
     def work_dir(self, job: JobInfo) -> Path:
@@ -445,34 +508,53 @@ class JobQueue:
         """Adopt a datum's outputs into the store, durably, before the runner moves on.
 
         Returns why the outputs cannot be taken (a symbolic link), else None."""
+        return self.record_successes(job, [(datum_hash, out)]).get(datum_hash)
+
+    def record_successes(self, job: JobInfo, done: Sequence[tuple[str, Path]]) -> dict[str, str]:
+        """:meth:`record_success` for many datums in one transaction (a batch's worth, as a
+        batched worker reports them together). Returns why, for the datums whose outputs
+        cannot be taken."""
         objects = self.store.objects
-        outputs = []
-        for p in sorted(out.rglob("*")):
-            if p.is_symlink():
-                return f"output {p.relative_to(out)} is a symbolic link"
-            if p.is_file():
-                digest, size = objects.adopt(p)
-                outputs.append(("/" + p.relative_to(out).as_posix(), digest, size))
+        problems: dict[str, str] = {}
+        taken: list[tuple[str, list[tuple[str, str, int]]]] = []
+        for datum_hash, out in done:
+            outputs = []
+            for p in sorted(out.rglob("*")):
+                if p.is_symlink():
+                    problems[datum_hash] = f"output {p.relative_to(out)} is a symbolic link"
+                    break
+                if p.is_file():
+                    digest, size = objects.adopt(p)
+                    outputs.append(("/" + p.relative_to(out).as_posix(), digest, size))
+            else:
+                taken.append((datum_hash, outputs))
+        if not taken:
+            return problems
+        now = time.time()
         with self.db.transaction() as conn:
-            conn.execute(
+            conn.executemany(
                 "DELETE FROM datum_results WHERE pipeline = ? AND hash = ?",
-                (job.pipeline, datum_hash),
+                [(job.pipeline, h) for h, _o in taken],
             )
-            conn.execute(
+            conn.executemany(
                 "INSERT INTO datum_results(pipeline, hash, job_id, finished) VALUES (?,?,?,?)",
-                (job.pipeline, datum_hash, job.id, time.time()),
+                [(job.pipeline, h, job.id, now) for h, _o in taken],
             )
             conn.executemany(
                 "INSERT INTO datum_outputs(pipeline, hash, path, file_hash, size) VALUES (?,?,?,?,?)",
-                [(job.pipeline, datum_hash, path, digest, size) for path, digest, size in outputs],
+                [
+                    (job.pipeline, h, path, digest, size)
+                    for h, outputs in taken
+                    for path, digest, size in outputs
+                ],
             )
-        return None
+        return problems
 
     # -- finishing --------------------------------------------------------------------------
     def finish(
         self,
         claimed: ClaimedJob,
-        datums: Sequence[DatumOutcome],
+        datums: Sequence[DatumRecord],
         *,
         state: str,
         reason: str | None = None,
@@ -494,9 +576,11 @@ class JobQueue:
         }
         with self.db.transaction() as conn:
             commit = commits.require(conn, job.pipeline, job.id)
+            base = self._carry_base(conn, job.pipeline, commit)
+            delta = _delta(conn, job.pipeline, base or None, datums)
             size, written = 0, False
             if state == JOB_SUCCESS and not claimed.is_service:
-                conflict, size = self._write_outputs(conn, job, commit, datums)
+                conflict, size = self._write_outputs(conn, job, commit, datums, base, delta)
                 if conflict:
                     state, reason, size = JOB_FAILURE, conflict, 0
                 written = conflict is None
@@ -509,24 +593,7 @@ class JobQueue:
             commits.close(
                 conn, job.pipeline, job.id, now, size, None if state == JOB_SUCCESS else reason
             )
-            conn.executemany(
-                "INSERT OR REPLACE INTO datums(pipeline, job_id, hash, state, files, tries, reason, "
-                "started, finished) VALUES (?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        job.pipeline,
-                        job.id,
-                        d.hash,
-                        d.state,
-                        json.dumps(d.paths),
-                        d.tries,
-                        d.reason,
-                        d.started,
-                        d.finished,
-                    )
-                    for d in datums
-                ],
-            )
+            _store_datums(conn, job, delta)
             conn.execute(
                 "UPDATE jobs SET state = ?, reason = ?, finished = ?, data_processed = ?, "
                 "data_skipped = ?, data_recovered = ?, data_failed = ?, data_total = ? "
@@ -593,39 +660,30 @@ class JobQueue:
                 )
 
     def _write_outputs(
-        self, conn: Connection, job: JobInfo, commit: Row, datums: Sequence[DatumOutcome]
+        self,
+        conn: Connection,
+        job: JobInfo,
+        commit: Row,
+        datums: Sequence[DatumRecord],
+        base: str | bool | None,
+        delta: _Delta,
     ) -> tuple[str | None, int]:
         """Write the output commit: (why it cannot be written, or None; its size in bytes).
 
-        When the parent output commit is the output of a known set of datums, the new commit
-        is that parent plus what the changed datums (new, gone, or run again) change: k
-        changed datums touch k datums' paths, not N. Otherwise every output is written."""
-        _fill(conn, "job_hashes", (d.hash for d in datums if d.state in CARRIED))
-        base_job = self._carry_base(conn, job.pipeline, commit)
-        if base_job is False:
+        When the parent output commit is the output of a known job (the carry base), the new
+        commit is that parent plus what the changed datums (new, gone, or run again) change:
+        k changed datums touch k datums' paths, not N. Otherwise every output is written."""
+        held = {d.hash for d in datums if d.state in CARRIED}
+        if base is False:
+            _fill(conn, "job_hashes", held)
             return self._write_all(conn, job)
-        _fill(conn, "changed_hashes", (d.hash for d in datums if d.state in (SUCCESS, RECOVERED)))
-        if base_job is None:
-            conn.execute("INSERT OR IGNORE INTO changed_hashes SELECT hash FROM job_hashes")
-        else:
-            carried = ",".join("?" * len(CARRIED))
-            conn.execute(
-                "INSERT OR IGNORE INTO changed_hashes SELECT j.hash FROM job_hashes j "
-                "WHERE NOT EXISTS (SELECT 1 FROM datums d WHERE d.pipeline = ? AND d.job_id = ? "
-                f"AND d.hash = j.hash AND d.state IN ({carried}))",
-                (job.pipeline, base_job, *CARRIED),
-            )
-            conn.execute(
-                "INSERT OR IGNORE INTO changed_hashes SELECT d.hash FROM datums d "
-                f"WHERE d.pipeline = ? AND d.job_id = ? AND d.state IN ({carried}) "
-                "AND d.hash NOT IN (SELECT hash FROM job_hashes)",
-                (job.pipeline, base_job, *CARRIED),
-            )
+        _fill(conn, "changed_hashes", delta.changed)
         if conn.execute(
             "SELECT 1 FROM changed_hashes c WHERE NOT EXISTS (SELECT 1 FROM datum_results r "
             "WHERE r.pipeline = ? AND r.hash = c.hash) LIMIT 1",
             (job.pipeline,),
         ).fetchone():
+            _fill(conn, "job_hashes", held)
             return self._write_all(conn, job)  # a gone datum's outputs are unknown: rebuild
         touched = [
             r[0]
@@ -636,17 +694,20 @@ class JobQueue:
             )
         ]
         _fill(conn, "touched_paths", touched)
-        rows = conn.execute(
-            "SELECT o.path, o.file_hash, o.size, o.hash FROM touched_paths t "
-            "JOIN datum_outputs o ON o.pipeline = ? AND o.path = t.hash "
-            "JOIN job_hashes j ON j.hash = o.hash ORDER BY o.path",
-            (job.pipeline,),
-        ).fetchall()
+        rows = [
+            r
+            for r in conn.execute(
+                "SELECT o.path, o.file_hash, o.size, o.hash FROM touched_paths t "
+                "JOIN datum_outputs o ON o.pipeline = ? AND o.path = t.hash ORDER BY o.path",
+                (job.pipeline,),
+            )
+            if r[3] in held
+        ]
         conflict, new = _union(rows)
         if conflict:
             return conflict, 0
         size = 0
-        if base_job is not None:  # starts as its parent: with shared manifests, no rows at all
+        if base is not None:  # starts as its parent: with shared manifests, no rows at all
             manifests.copy(conn, job.pipeline, commit["parent"], job.id)
             size = commits.require(conn, job.pipeline, commit["parent"])["size_bytes"] or 0
         else:
@@ -699,6 +760,62 @@ class JobQueue:
                 return False
             cid = c["parent"]
         return None
+
+
+@dataclass
+class _Delta:
+    """How a job's datums are stored, and which of them changed against its carry base."""
+
+    base: str | None  # the job the rows are changes against; None: the rows are the whole set
+    rows: list[DatumRecord]
+    chain: int  # rows stored along the chain of bases, this job's included
+    changed: set[str]  # datums whose outputs may differ from the base's: new, run, gone
+
+
+def _delta(
+    conn: Connection, pipeline: str, base: str | None, datums: Sequence[DatumRecord]
+) -> _Delta:
+    """A job's datums against its carry base: O(N) set work in memory, O(k) rows to store."""
+    if base is None:
+        return _Delta(None, list(datums), 0, {d.hash for d in datums if d.state in CARRIED})
+    held = datum_hashes(conn, pipeline, base)
+    rows = [d for d in datums if not (d.state == SKIPPED and d.hash in held)]
+    changed = {d.hash for d in rows if d.state in CARRIED}
+    gone = held - {d.hash for d in datums}
+    rows += [DatumOutcome(h, [], GONE) for h in gone]
+    changed |= gone
+    above = conn.execute(
+        "SELECT datums_chain FROM jobs WHERE pipeline = ? AND id = ?", (pipeline, base)
+    ).fetchone()[0]
+    if above + len(rows) > len(datums):  # the changes outgrew the set: store it whole again
+        return _Delta(None, list(datums), 0, changed)
+    return _Delta(base, rows, above + len(rows), changed)
+
+
+def _store_datums(conn: Connection, job: JobInfo, delta: _Delta) -> None:
+    conn.execute("DELETE FROM datums WHERE pipeline = ? AND job_id = ?", (job.pipeline, job.id))
+    conn.executemany(
+        "INSERT INTO datums(pipeline, job_id, hash, state, files, tries, reason, started, "
+        "finished) VALUES (?,?,?,?,?,?,?,?,?)",
+        [
+            (
+                job.pipeline,
+                job.id,
+                d.hash,
+                d.state,
+                json.dumps(d.paths),
+                d.tries,
+                d.reason,
+                d.started,
+                d.finished,
+            )
+            for d in sorted(delta.rows, key=lambda d: d.hash)
+        ],
+    )
+    conn.execute(
+        "UPDATE jobs SET datums_base = ?, datums_chain = ? WHERE pipeline = ? AND id = ?",
+        (delta.base, delta.chain, job.pipeline, job.id),
+    )
 
 
 def _fill(conn: Connection, table: str, values: Iterable[str]) -> None:

@@ -21,7 +21,6 @@ manifest first, else the commit is stored whole, as if it had no parent.
 from __future__ import annotations
 
 import functools
-import heapq
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -239,30 +238,53 @@ def _seal(conn: Connection, repo: str, cid: str) -> None:
 
 
 # -- reading ---------------------------------------------------------------------------------
-def _layer_rows(conn: Connection, repo: str, layer: str, table: str, path: str, rank: int):
+def _layer(conn: Connection, repo: str, layer: str, table: str, path: str):
+    """One layer's (path, hash, size) rows at or under ``path``, as plain tuples (a million
+    ``sqlite3.Row`` objects cost more than the query)."""
     lo, hi = subtree_bounds(path)
-    cur = conn.execute(
+    cur = conn.cursor()
+    cur.row_factory = None
+    return cur.execute(
         f"SELECT path, hash, size FROM {table} WHERE repo = ? AND commit_id = ? "
         "AND (path = ? OR (path >= ? AND path < ?)) ORDER BY path",
         (repo, layer, path, lo, hi),
     )
-    for p, h, s in cur:
-        yield p, rank, h, s
 
 
 def walk(conn: Connection, repo: str, cid: str, path: str = "/") -> Iterator[tuple[str, str, int]]:
     """(path, hash, size) of every file at or under ``path``, in path order.
 
-    Streams a merge of the commit's layers (nearest wins), in memory bounded by the layers."""
+    The chain's farthest layer (the whole tree at its root, the big one) is streamed; the
+    nearer layers (changes since it) are read into memory and merged into that stream, the
+    nearest entry per path winning. Memory is bounded by those changes, not by the tree."""
     chain = _chain(conn, repo, cid)
-    streams = [_layer_rows(conn, repo, c, t, path, i) for i, (c, t) in enumerate(chain)]
-    last = None
-    for p, _rank, h, s in heapq.merge(*streams):
-        if p == last:
-            continue
-        last = p
+    if not chain:  # no manifest yet: an open commit reads as empty
+        return
+    *upper, (root, root_table) = chain
+    over: dict[str, tuple[str | None, int | None]] = {}
+    for layer, table in reversed(upper):
+        over.update((p, (h, s)) for p, h, s in _layer(conn, repo, layer, table, path))
+    if not over:
+        yield from (row for row in _layer(conn, repo, root, root_table, path) if row[1] is not None)
+        return
+    changed = sorted(over)
+    i, n = 0, len(changed)
+    for p, h, s in _layer(conn, repo, root, root_table, path):
+        while i < n and changed[i] < p:
+            q = changed[i]
+            i += 1
+            qh, qs = over[q]
+            if qh is not None:
+                yield q, qh, qs
+        if i < n and changed[i] == p:
+            i += 1
+            h, s = over[p]
         if h is not None:
             yield p, h, s
+    for q in changed[i:]:
+        qh, qs = over[q]
+        if qh is not None:
+            yield q, qh, qs
 
 
 def hashes(conn: Connection, repo: str, cid: str, path: str = "/") -> dict[str, str]:

@@ -1,6 +1,6 @@
 import pytest
 
-from pipelines.datums import InputFile, enumerate_datums, glob_regex, match_glob
+from pipelines.datums import Datum, DatumPart, InputFile, enumerate_datums, glob_regex, match_glob
 from pipelines.errors import InvalidSpec
 
 FILES = [
@@ -91,3 +91,21 @@ def test_datum_hash_covers_content_paths_and_salt():
     )[0]
     assert len({d1.hash("s"), d2.hash("s"), d3.hash("s"), d1.hash("t")}) == 4
     assert d1.hash("s") == d1.hash("s")
+
+
+def test_datum_hashes_do_not_change_between_versions():
+    """The digests a store has recorded must come out again, or an upgrade reruns every datum
+    of every pipeline. (Pinned from the implementation of issue 12's first stops.)"""
+    a = DatumPart(
+        "images", "images", "c1", "/daisy/1.jpg", (InputFile("/daisy/1.jpg", "ab" * 32, 3),)
+    )
+    files = (InputFile("/l.txt", "cd" * 32, 1), InputFile("/ü/x", "ef" * 32, 2))
+    b = DatumPart("labels", "labels", "c2", "/", files, "k")
+    assert Datum((a,)).hash("salt") == (
+        "2e53ef728d74552e1b5d5027bd446a5d44730badb931160e755d035a714d8490"
+    )
+    assert (
+        Datum((b, a)).hash("salt")
+        == Datum((a, b)).hash("salt")
+        == ("5c79040e1a3bfd11b8621491d7d57e67cc132a9aaa1d34dd628985921567cd52")
+    )
