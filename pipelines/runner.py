@@ -102,7 +102,7 @@ def no_datums_reason(node: dict, inputs: dict[str, tuple[str, str, list]]) -> st
 
 
 @contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Scheduling builds a few objects per datum and no cycles among them; left on, the cyclic
     collector rescans the growing heap again and again (half the time at 100k datums)."""
     was = gc.isenabled()
@@ -178,7 +178,7 @@ class Runner:
 
         inputs = {}
         by_repo = {(r.repo, r.branch): r.id for r in claimed.inputs}
-        with _gc_paused():
+        with gc_paused():
             for pin in specmod.pfs_inputs(claimed.spec["input"]):
                 cid = by_repo.get((pin.repo, pin.branch))
                 if cid is not None:
@@ -480,7 +480,7 @@ class Runner:
 
     # -- finishing ----------------------------------------------------------------------
     def _finish(self, claimed: ClaimedJob, runs, *, state: str, reason: str | None = None):
-        with _gc_paused():
+        with gc_paused():
             final, emitted = self.jobs.finish(
                 claimed, list(runs), state=state, reason=reason, hooks=self.hooks
             )

@@ -3,7 +3,8 @@
 The store queues a job (and opens its output commit) in the transaction of the commit that
 causes it. The runner then claims it (:meth:`JobQueue.claim`), asks which datum hashes already
 succeeded (:meth:`JobQueue.succeeded`), runs the others, records each success as it happens
-(:meth:`JobQueue.record_success`, durable, so a killed runner loses no finished datum), and
+(:meth:`JobQueue.record_success`, durable, so a killed runner loses no finished datum; a
+batched worker's, in bulk when it ends: :meth:`JobQueue.record_successes`), and
 finishes the job (:meth:`JobQueue.finish`): the output commit gets the outputs of every datum
 (carried over for skipped ones), and the job's events and hooks run in that same transaction.
 
