@@ -102,19 +102,22 @@ def one_size(n: int) -> dict:
         out = store.resolve("Each@master")
         outputs = sum(1 for _ in store.walk_files("Each", out.id))
         store.close()
-    assert (first.state, first.data_processed) == ("success", n), first
-    assert (second.state, second.data_processed, second.data_skipped) == ("success", k, n), second
-    assert outputs == n + k
-    return {
-        "n": n,
-        "k": k,
-        "enum_s": enum_s,
-        "floor_s": floor_s,
-        "first_s": first_s,
-        "second_s": second_s,
-        "first_rss": first_rss,
-        "second_rss": rss_mib(),
-    }
+        assert (first.state, first.data_processed) == ("success", n), first
+        assert (second.state, second.data_processed, second.data_skipped) == ("success", k, n)
+        assert outputs == n + k
+        result = {
+            "n": n,
+            "k": k,
+            "enum_s": enum_s,
+            "floor_s": floor_s,
+            "first_s": first_s,
+            "second_s": second_s,
+            "first_rss": first_rss,
+            "second_rss": rss_mib(),
+        }
+        # Out before the clean-up: deleting a million-file store takes minutes.
+        print(json.dumps(result), flush=True)
+    return result
 
 
 def exponent(points: list[tuple[int, float]]) -> float | None:
@@ -142,7 +145,7 @@ def main() -> int:
     )
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one_size(args.one)))
+        one_size(args.one)  # prints its figures
         return 0
     results = json.loads(args.saved.read_text()) if args.saved else []
     for n in [] if args.saved else [int(s) for s in args.sizes.split(",")]:
