@@ -472,11 +472,7 @@ class Runner:
                 run.state, run.finished = SUCCESS, now
 
     def _record_success(self, job: JobInfo, run: _DatumRun) -> None:
-        problem = self.jobs.record_success(job, run.hash, run.dir / "pfs" / "out")
-        if problem:
-            run.state, run.reason = FAILED, problem
-        else:
-            run.state, run.finished = SUCCESS, time.time()
+        self._record_successes(job, [run])
 
     # -- finishing ----------------------------------------------------------------------
     def _finish(self, claimed: ClaimedJob, runs, *, state: str, reason: str | None = None):
